@@ -1,0 +1,308 @@
+"""SpectrumConfig and SpectrumTrainer: TRL's SFTTrainer trained on multi-reference groups.
+
+One dataset row is one group (a context and its K references), so any sampler, gradient
+accumulation or data-parallel split keeps a group whole on one device: the KL inside the
+spectrum loss always sees every reference of its group. The collator flattens a batch of
+groups into sequences; ``compute_loss`` scores them with TRL's fused LM head, folds the
+sequence log-probs back into ``[G, K]`` and applies :func:`spectrum_loss_per_group`.
+Rows with one reference are ordinary SFT rows and get TRL's token-mean NLL exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch.utils.checkpoint import checkpoint
+from trl import SFTConfig, SFTTrainer
+
+from .data import FORMAT_COLUMN, SOURCE_COLUMN, load_multiref, tokenize_group
+from .losses import sequence_logps, spectrum_loss_per_group
+
+__all__ = ["SpectrumCollator", "SpectrumConfig", "SpectrumTrainer"]
+
+TOKENIZED_COLUMNS = ["prompt_ids", "completion_ids", "completion_mask", "weights"]
+
+
+@dataclass
+class SpectrumConfig(SFTConfig):
+    r"""
+    Configuration for [`SpectrumTrainer`]: every field of `trl.SFTConfig` plus the spectrum loss.
+
+    A training row is a *group*: one prompt with K references and target weights, so
+    `per_device_train_batch_size` counts groups, not sequences. For a group with sequence
+    log-probs `s_k` the loss is `spectrum_alpha * (-logsumexp(s)) + spectrum_beta * KL(w || softmax(s))`;
+    rows with a single reference get TRL's token-mean NLL.
+    """
+
+    spectrum_alpha: float = field(
+        default=1.0,
+        metadata={
+            "help": "Weight of the mass term -logsumexp(s): pushes probability onto the valid set (accuracy)."
+        },
+    )
+    spectrum_beta: float = field(
+        default=1.0,
+        metadata={
+            "help": "Weight of the match term KL(w || q): spreads the valid mass like the target weights "
+            "(spread). alpha = beta = 1 is the weighted multi-reference NLL up to a constant."
+        },
+    )
+    spectrum_chunk_size: int = field(
+        default=64,
+        metadata={
+            "help": "Most sequences forwarded at once. A micro-batch with more sequences is scored in chunks "
+            "with the exact two-pass gradient (all log-probs first without activations, then each chunk "
+            "recomputed with grad), so memory does not grow with the number of references."
+        },
+    )
+    spectrum_length_normalize: bool = field(
+        default=True,
+        metadata={
+            "help": "Divide each group's loss by its mean completion length, so it sits on the scale of "
+            "TRL's token-mean NLL and can be mixed with plain SFT rows. If False, every row counts as "
+            "one item "
+            "and the loss is the mean of sequence-level losses."
+        },
+    )
+
+    def __post_init__(self):
+        if self.bf16 is None and not self.fp16 and not _bf16_available():
+            # TRL turns bf16 on by default, which fails on machines without bf16 support (CPU-only
+            # runs, older GPUs); the same recipe should run on both, so fall back to fp32 there.
+            self.bf16 = False
+        super().__post_init__()
+        if self.spectrum_alpha < 0 or self.spectrum_beta < 0:
+            raise ValueError("spectrum_alpha and spectrum_beta must be >= 0")
+        if self.spectrum_alpha == 0 and self.spectrum_beta == 0:
+            raise ValueError("spectrum_alpha and spectrum_beta cannot both be 0")
+        if self.spectrum_chunk_size < 1:
+            raise ValueError("spectrum_chunk_size must be >= 1")
+        if self.packing or self.padding_free:
+            raise ValueError(
+                "packing and padding_free are not supported: they would split a group's references "
+                "across sequences. Set packing=False and padding_free=False."
+            )
+        if self.loss_type != "nll":
+            raise ValueError("SpectrumTrainer supports loss_type='nll' for its single-reference rows")
+
+
+def _bf16_available() -> bool:
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+class SpectrumCollator:
+    """Flatten a batch of tokenised groups into right-padded sequences plus group bookkeeping.
+
+    Output keys: ``input_ids``, ``attention_mask``, ``labels`` (``-100`` off the loss tokens),
+    ``group_index`` ``[N]`` (which group each sequence belongs to), ``slot_index`` ``[N]``
+    (its position in the group), ``weights`` and ``ref_mask`` ``[G, K_max]``, ``num_refs``
+    ``[G]`` and ``loss_denominator`` ``[G]`` (the group's mean number of loss tokens, or 1).
+    """
+
+    def __init__(self, pad_token_id: int, length_normalize: bool = True):
+        self.pad_token_id = pad_token_id
+        self.length_normalize = length_normalize
+
+    def __call__(self, groups: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        sequences, label_masks, group_index, slot_index = [], [], [], []
+        denominators = []
+        max_refs = max(len(group["completion_ids"]) for group in groups)
+        weights = torch.zeros(len(groups), max_refs)
+        ref_mask = torch.zeros(len(groups), max_refs, dtype=torch.bool)
+        for g, group in enumerate(groups):
+            prompt = list(group["prompt_ids"])
+            lengths = []
+            for k, (completion, mask) in enumerate(
+                zip(group["completion_ids"], group["completion_mask"], strict=True)
+            ):
+                sequences.append(prompt + list(completion))
+                label_masks.append([0] * len(prompt) + list(mask))
+                group_index.append(g)
+                slot_index.append(k)
+                lengths.append(sum(mask))
+            count = len(group["completion_ids"])
+            weights[g, :count] = torch.tensor(group["weights"], dtype=torch.float32)
+            ref_mask[g, :count] = True
+            denominators.append(sum(lengths) / count if self.length_normalize else 1.0)
+        width = max(len(sequence) for sequence in sequences)
+        input_ids = torch.full((len(sequences), width), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        labels = torch.full((len(sequences), width), -100, dtype=torch.long)
+        for row, (sequence, mask) in enumerate(zip(sequences, label_masks, strict=True)):
+            ids = torch.tensor(sequence, dtype=torch.long)
+            input_ids[row, : len(sequence)] = ids
+            attention_mask[row, : len(sequence)] = 1
+            labels[row, : len(sequence)] = torch.where(torch.tensor(mask, dtype=torch.bool), ids, -100)
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "labels": labels,
+            "group_index": torch.tensor(group_index, dtype=torch.long),
+            "slot_index": torch.tensor(slot_index, dtype=torch.long),
+            "weights": weights,
+            "ref_mask": ref_mask,
+            "num_refs": ref_mask.sum(dim=-1),
+            "loss_denominator": torch.tensor(denominators, dtype=torch.float32),
+        }
+
+
+def _score_chunk(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    labels: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sequence log-probs of one chunk, plus its summed token entropy and top-1 hits."""
+    width = int(attention_mask.sum(dim=-1).max())
+    outputs = model(
+        input_ids=input_ids[:, :width],
+        attention_mask=attention_mask[:, :width],
+        labels=labels[:, :width],
+        fused_lm_head=True,
+        use_cache=False,
+    )
+    logps = sequence_logps(outputs.log_probs, outputs.label_mask)
+    entropy = outputs.entropy.detach().float().sum() if outputs.entropy is not None else logps.new_zeros(())
+    top1 = outputs.is_top1.detach().float().sum() if outputs.is_top1 is not None else logps.new_zeros(())
+    return logps, entropy, top1
+
+
+class SpectrumTrainer(SFTTrainer):
+    """`trl.SFTTrainer` for multi-reference groups with the spectrum loss (see `SpectrumConfig`).
+
+    Accepts the same model inputs as SFTTrainer (a model id or path, a `PreTrainedModel`,
+    a `peft_config` for LoRA/QLoRA) and a dataset of multi-reference rows (see
+    `spectrum_tune.data`), plain prompt/completion rows (grouped by prompt), or rows already
+    tokenised into `prompt_ids`/`completion_ids`/`completion_mask`/`weights`.
+    """
+
+    _tag_names: ClassVar[list[str]] = ["trl", "sft", "spectrum-tune"]
+    _name = "Spectrum"
+
+    def __init__(self, model: Any, args: SpectrumConfig | None = None, **kwargs: Any):
+        if args is None:
+            args = SpectrumConfig(output_dir="spectrum-tune-output")
+        elif not isinstance(args, SpectrumConfig):
+            raise TypeError(f"SpectrumTrainer needs a SpectrumConfig, got {type(args).__name__}")
+        custom_collator = kwargs.get("data_collator") is not None
+        super().__init__(model, args=args, **kwargs)
+        if not custom_collator:
+            self.data_collator = SpectrumCollator(
+                self._tokenizer.pad_token_id, length_normalize=args.spectrum_length_normalize
+            )
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
+        columns = dataset.column_names or []
+        if set(TOKENIZED_COLUMNS) <= set(columns):
+            return dataset
+        if formatting_func is not None:
+            raise ValueError("SpectrumTrainer does not take a formatting_func; render prompts in the data")
+        if "references" not in columns or SOURCE_COLUMN not in columns:
+            dataset = load_multiref(dataset)
+            columns = dataset.column_names
+        tokenizer = self._tokenizer
+        if any(fmt == "incontext" for fmt in dataset[FORMAT_COLUMN]) and not tokenizer.chat_template:
+            raise ValueError("in-context rows need a tokenizer with a chat template")
+        max_length = args.max_length
+        dataset = dataset.map(
+            lambda row: tokenize_group(row, tokenizer, max_length),
+            remove_columns=[c for c in columns if c not in TOKENIZED_COLUMNS] or None,
+            desc=f"Tokenizing {dataset_name} groups",
+        )
+        if args.shuffle_dataset:
+            dataset = dataset.shuffle(seed=args.seed)
+        return dataset
+
+    def _set_signature_columns_if_needed(self):
+        if self._signature_columns is None:
+            self._signature_columns = list(TOKENIZED_COLUMNS)
+
+    def _get_num_items_in_batch(self, batch_samples, device):
+        # The loss is a sum over groups divided by the total of the groups' denominators (mean
+        # completion lengths), so under gradient accumulation the count must be that total.
+        if not batch_samples or "loss_denominator" not in batch_samples[0]:
+            return super()._get_num_items_in_batch(batch_samples, device)
+        if not self.model_accepts_loss_kwargs:
+            return None
+        total = torch.stack([batch["loss_denominator"].sum() for batch in batch_samples]).sum()
+        total = total.to(device)
+        if self.args.average_tokens_across_devices and self.args.world_size > 1:
+            total = self.accelerator.gather(total).sum()
+        return total
+
+    # -- loss ---------------------------------------------------------------------------------
+
+    def _sequence_logps(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Log-prob of every sequence in the batch, forwarded in chunks of `spectrum_chunk_size`.
+
+        With more than one chunk and grad enabled, each chunk runs under non-reentrant
+        activation checkpointing: the forward keeps no activations, and backward recomputes
+        one chunk at a time with the exact upstream gradient dL/ds_k. That is the two-pass
+        algorithm of DESIGN.md, with autograd supplying the coefficients.
+        """
+        size = self.args.spectrum_chunk_size
+        total = inputs["input_ids"].size(0)
+        two_pass = total > size and torch.is_grad_enabled()
+        parts = []
+        for start in range(0, total, size):
+            chunk = [inputs[key][start : start + size] for key in ("input_ids", "attention_mask", "labels")]
+            if two_pass:
+                parts.append(checkpoint(_score_chunk, model, *chunk, use_reentrant=False))
+            else:
+                parts.append(_score_chunk(model, *chunk))
+        logps = torch.cat([part[0] for part in parts])
+        entropy = torch.stack([part[1] for part in parts]).sum()
+        top1 = torch.stack([part[2] for part in parts]).sum()
+        return logps, entropy, top1
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if return_outputs:
+            raise ValueError("SpectrumTrainer does not return logits; use prediction_loss_only=True")
+        mode = "train" if self.model.training else "eval"
+        seq_logps, entropy_sum, top1_sum = self._sequence_logps(model, inputs)
+        ref_mask = inputs["ref_mask"]
+        logps = seq_logps.new_zeros(ref_mask.shape)
+        logps = logps.index_put((inputs["group_index"], inputs["slot_index"]), seq_logps)
+        terms = spectrum_loss_per_group(
+            logps, inputs["weights"], ref_mask, self.args.spectrum_alpha, self.args.spectrum_beta
+        )
+        single = inputs["num_refs"] == 1
+        per_group = torch.where(single, -logps[:, 0], terms.loss)
+        denominator = inputs["loss_denominator"].sum() if num_items_in_batch is None else num_items_in_batch
+        loss = per_group.sum() / torch.as_tensor(denominator).clamp(min=1e-8)
+        # As in SFTTrainer: num_items_in_batch counts every rank's items while DDP averages grads.
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * (self.accelerator.num_processes // self.get_tp_size())
+        self._log_metrics(mode, inputs, terms, single, entropy_sum, top1_sum)
+        return loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        # There are no logits to return: the fused LM head never builds them.
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+    def _log_metrics(self, mode, inputs, terms, single, entropy_sum, top1_sum) -> None:
+        gather = self.accelerator.gather_for_metrics
+        num_tokens = gather((inputs["labels"][:, 1:] != -100).sum()).sum()
+        if num_tokens > 0:
+            self._metrics[mode]["entropy"].append((gather(entropy_sum).sum() / num_tokens).item())
+            self._metrics[mode]["mean_token_accuracy"].append((gather(top1_sum).sum() / num_tokens).item())
+        multi = ~single
+        groups = gather(multi.sum()).sum()
+        if groups > 0:
+            for name, values in (
+                ("mass", (-terms.mass).exp()),
+                ("kl", terms.match),
+                ("q_entropy", terms.q_entropy),
+            ):
+                total = gather(torch.where(multi, values.detach(), 0.0).sum()).sum()
+                self._metrics[mode][f"spectrum/{name}"].append((total / groups).item())
+        if mode == "train":
+            self._total_train_tokens += gather(inputs["attention_mask"].sum()).sum().item()
+        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
