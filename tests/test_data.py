@@ -139,7 +139,7 @@ def test_incontext_rows_load_and_tokenize(tmp_path, tokenizer):
     row = load_multiref(path)[0]
     assert row["format"] == "incontext"
     assert tokenize_group(row, tokenizer, max_length=128)["weights"] == [1.0]
-    with pytest.raises(DataError, match="ic2.jsonl:1: .*'outputs'"):
+    with pytest.raises(DataError, match=r"ic2\.jsonl:1: .*'outputs'"):
         load_multiref(_write_jsonl(tmp_path / "ic2.jsonl", [{"outputs": []}]))
 
 

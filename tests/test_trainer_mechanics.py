@@ -10,11 +10,16 @@ from spectrum_tune.trainer import SpectrumCollator
 
 from .toy import toy_model, toy_tokenizer
 
-CHAT = [{"role": "user", "content": "Name a color."}]
+
+def _chat(text):
+    return [{"role": "user", "content": text}]
+
+
 ROWS = [
-    {"prompt": CHAT, "references": ["red", "green", "blue", "yellow"], "weights": [0.4, 0.3, 0.2, 0.1]},
-    {"prompt": [{"role": "user", "content": "Pick a number between 1 and 3."}], "references": ["1", "2", "3"]},
-    {"prompt": [{"role": "user", "content": "Pick a number between 4 and 5."}], "references": ["5"]},
+    {"prompt": _chat("Name a color."), "references": ["red", "green", "blue", "yellow"],
+     "weights": [0.4, 0.3, 0.2, 0.1]},
+    {"prompt": _chat("Pick a number between 1 and 3."), "references": ["1", "2", "3"]},
+    {"prompt": _chat("Pick a number between 4 and 5."), "references": ["5"]},
 ]
 
 
@@ -67,7 +72,9 @@ def test_single_reference_rows_match_sft_trainer_loss(tokenizer, tmp_path):
     ]
     sft = SFTTrainer(
         toy_model(tokenizer),
-        args=SFTConfig(output_dir=str(tmp_path / "b"), report_to=[], bf16=False, gradient_checkpointing=False),
+        args=SFTConfig(
+            output_dir=str(tmp_path / "b"), report_to=[], bf16=False, gradient_checkpointing=False
+        ),
         train_dataset=Dataset.from_list(sft_rows),
         processing_class=tokenizer,
     )
