@@ -19,6 +19,7 @@ from trl import SFTConfig, SFTTrainer
 
 from .data import FORMAT_COLUMN, SOURCE_COLUMN, load_multiref, tokenize_group
 from .losses import sequence_logps, spectrum_loss_per_group
+from .prefix import collate_prefix, continuation_inputs, encode_prompts
 
 __all__ = ["SpectrumCollator", "SpectrumConfig", "SpectrumTrainer"]
 
@@ -55,6 +56,14 @@ class SpectrumConfig(SFTConfig):
             "help": "Most sequences forwarded at once. A micro-batch with more sequences is scored in chunks "
             "with the exact two-pass gradient (all log-probs first without activations, then each chunk "
             "recomputed with grad), so memory does not grow with the number of references."
+        },
+    )
+    spectrum_prefix_sharing: bool = field(
+        default=True,
+        metadata={
+            "help": "Encode each group's prompt once and reuse its key/value cache for all its references "
+            "(exact: same loss and gradients as K full sequences; faster when prompts are long). Not used "
+            "under gradient_checkpointing, where transformers drops the cache."
         },
     )
     spectrum_length_normalize: bool = field(
@@ -101,9 +110,10 @@ class SpectrumCollator:
     ``[G]`` and ``loss_denominator`` ``[G]`` (the group's mean number of loss tokens, or 1).
     """
 
-    def __init__(self, pad_token_id: int, length_normalize: bool = True):
+    def __init__(self, pad_token_id: int, length_normalize: bool = True, prefix_sharing: bool = False):
         self.pad_token_id = pad_token_id
         self.length_normalize = length_normalize
+        self.prefix_sharing = prefix_sharing
 
     def __call__(self, groups: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         sequences, label_masks, group_index, slot_index = [], [], [], []
@@ -135,7 +145,7 @@ class SpectrumCollator:
             input_ids[row, : len(sequence)] = ids
             attention_mask[row, : len(sequence)] = 1
             labels[row, : len(sequence)] = torch.where(torch.tensor(mask, dtype=torch.bool), ids, -100)
-        return {
+        batch = {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
             "labels": labels,
@@ -146,27 +156,38 @@ class SpectrumCollator:
             "num_refs": ref_mask.sum(dim=-1),
             "loss_denominator": torch.tensor(denominators, dtype=torch.float32),
         }
+        if self.prefix_sharing:
+            prefix = collate_prefix(
+                [list(group["prompt_ids"]) for group in groups],
+                [list(c) for group in groups for c in group["completion_ids"]],
+                [list(m) for group in groups for m in group["completion_mask"]],
+                group_index,
+                self.pad_token_id,
+            )
+            batch.update(prefix or {})
+        return batch
 
 
-def _score_chunk(
-    model: torch.nn.Module,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    labels: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _score_chunk(model: torch.nn.Module, **model_inputs: Any) -> tuple[torch.Tensor, ...]:
     """Sequence log-probs of one chunk, plus its summed token entropy and top-1 hits."""
-    width = int(attention_mask.sum(dim=-1).max())
-    outputs = model(
-        input_ids=input_ids[:, :width],
-        attention_mask=attention_mask[:, :width],
-        labels=labels[:, :width],
-        fused_lm_head=True,
-        use_cache=False,
-    )
+    outputs = model(**model_inputs, fused_lm_head=True)
     logps = sequence_logps(outputs.log_probs, outputs.label_mask)
     entropy = outputs.entropy.detach().float().sum() if outputs.entropy is not None else logps.new_zeros(())
     top1 = outputs.is_top1.detach().float().sum() if outputs.is_top1 is not None else logps.new_zeros(())
     return logps, entropy, top1
+
+
+def _score_full_sequences(model, input_ids, attention_mask, labels) -> tuple[torch.Tensor, ...]:
+    width = int(attention_mask.sum(dim=-1).max())
+    return _score_chunk(
+        model, input_ids=input_ids[:, :width], attention_mask=attention_mask[:, :width],
+        labels=labels[:, :width], use_cache=False,
+    )
+
+
+def _score_continuations(model, layers, prefix_mask, group_index, ids, mask, labels) -> tuple:
+    # Builds the expanded cache inside, so a two-pass recompute starts from the prompt's tensors.
+    return _score_chunk(model, **continuation_inputs(layers, prefix_mask, group_index, ids, mask, labels))
 
 
 class SpectrumTrainer(SFTTrainer):
@@ -190,7 +211,9 @@ class SpectrumTrainer(SFTTrainer):
         super().__init__(model, args=args, **kwargs)
         if not custom_collator:
             self.data_collator = SpectrumCollator(
-                self._tokenizer.pad_token_id, length_normalize=args.spectrum_length_normalize
+                self._tokenizer.pad_token_id,
+                length_normalize=args.spectrum_length_normalize,
+                prefix_sharing=args.spectrum_prefix_sharing and not args.gradient_checkpointing,
             )
 
     # -- data ---------------------------------------------------------------------------------
@@ -242,18 +265,26 @@ class SpectrumTrainer(SFTTrainer):
         With more than one chunk and grad enabled, each chunk runs under non-reentrant
         activation checkpointing: the forward keeps no activations, and backward recomputes
         one chunk at a time with the exact upstream gradient dL/ds_k. That is the two-pass
-        algorithm of DESIGN.md, with autograd supplying the coefficients.
+        algorithm of DESIGN.md, with autograd supplying the coefficients. With prefix sharing
+        the prompts are encoded once and each chunk runs its continuations on their cache.
         """
         size = self.args.spectrum_chunk_size
         total = inputs["input_ids"].size(0)
         two_pass = total > size and torch.is_grad_enabled()
+        if "prefix_ids" in inputs:
+            layers = encode_prompts(model, inputs["prefix_ids"], inputs["prefix_mask"])
+            score, keys = _score_continuations, ("group_index", "cont_ids", "cont_mask", "cont_labels")
+            shared = (model, layers, inputs["prefix_mask"])
+        else:
+            score, keys = _score_full_sequences, ("input_ids", "attention_mask", "labels")
+            shared = (model,)
         parts = []
         for start in range(0, total, size):
-            chunk = [inputs[key][start : start + size] for key in ("input_ids", "attention_mask", "labels")]
+            chunk = [inputs[key][start : start + size] for key in keys]
             if two_pass:
-                parts.append(checkpoint(_score_chunk, model, *chunk, use_reentrant=False))
+                parts.append(checkpoint(score, *shared, *chunk, use_reentrant=False))
             else:
-                parts.append(_score_chunk(model, *chunk))
+                parts.append(score(*shared, *chunk))
         logps = torch.cat([part[0] for part in parts])
         entropy = torch.stack([part[1] for part in parts]).sum()
         top1 = torch.stack([part[2] for part in parts]).sum()

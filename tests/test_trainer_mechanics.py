@@ -103,6 +103,24 @@ def test_two_pass_chunks_give_the_single_pass_gradient(tokenizer, tmp_path):
         torch.testing.assert_close(grads[1][name], grad, rtol=1e-5, atol=1e-7, msg=name)
 
 
+@pytest.mark.parametrize("chunk", [64, 3])
+def test_prefix_sharing_gives_the_naive_loss_and_gradient(tokenizer, tmp_path, chunk):
+    results = []
+    for sharing in (False, True):
+        trainer = _trainer(tokenizer, tmp_path / f"{sharing}", spectrum_prefix_sharing=sharing,
+                           spectrum_chunk_size=chunk)
+        trainer.model.train()
+        batch = _batch(trainer)
+        assert ("prefix_ids" in batch) == sharing
+        loss = trainer.compute_loss(trainer.model, batch)
+        loss.backward()
+        results.append((loss.item(), _grads(trainer.model)))
+    (naive_loss, naive_grads), (shared_loss, shared_grads) = results
+    assert shared_loss == pytest.approx(naive_loss, rel=1e-5)
+    for name, grad in naive_grads.items():
+        torch.testing.assert_close(shared_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_gradient_accumulation_matches_one_big_batch(tokenizer, tmp_path):
     trainer = _trainer(tokenizer, tmp_path / "ga")
     trainer.model.train()
