@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from transformers import DynamicCache
 
-__all__ = ["collate_prefix", "encode_prompts", "expand_cache"]
+__all__ = ["collate_prefix", "continuation_inputs", "encode_prompts", "expand_cache"]
 
 
 def collate_prefix(
@@ -64,7 +64,7 @@ def encode_prompts(model: Any, prefix_ids: torch.Tensor, prefix_mask: torch.Tens
     # logits_to_keep=1: only the cache is wanted, not a [G, P, V] logits tensor.
     model(
         input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=positions,
-        past_key_values=cache, use_cache=True, logits_to_keep=1,
+        cache=cache, use_cache=True, logits_to_keep=1,
     )
     return [(layer.keys, layer.values) for layer in cache.layers]
 
@@ -90,6 +90,6 @@ def continuation_inputs(
         "input_ids": cont_ids,
         "attention_mask": torch.cat([prompt_mask, cont_mask], dim=-1),
         "position_ids": start + torch.arange(width, device=cont_ids.device),
-        "past_key_values": expand_cache(layers, group_index),
+        "cache": expand_cache(layers, group_index),
         "labels": cont_labels,
     }

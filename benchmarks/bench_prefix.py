@@ -1,0 +1,94 @@
+"""Prefix-shared vs naive loss (forward+backward) and scoring (forward) at K = 16.
+
+    python benchmarks/bench_prefix.py [--hidden 256 --layers 4 --output-tokens 4]
+
+Both paths run in this process on the same batch; prints one line per prompt:output ratio and a
+summary line with the speed-ups. Ideal speed-up: (P + R)·K / (P + R·K).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+
+import torch
+
+from benchmarks.common import median_seconds, random_llama
+from spectrum_tune.trainer import SpectrumCollator
+
+
+def make_groups(prompt_len: int, output_len: int, k: int, groups: int, vocab: int, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(groups):
+        prompt = torch.randint(2, vocab, (prompt_len,), generator=generator).tolist()
+        completions = [[*torch.randint(2, vocab, (output_len - 1,), generator=generator).tolist(), 1]
+                       for _ in range(k)]
+        rows.append({"prompt_ids": prompt, "completion_ids": completions,
+                     "completion_mask": [[1] * output_len] * k, "weights": [1.0 / k] * k})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--vocab", type=int, default=2048)
+    parser.add_argument("--k", type=int, default=16)
+    parser.add_argument("--groups", type=int, default=2)
+    parser.add_argument("--output-tokens", type=int, default=4)
+    parser.add_argument("--ratios", type=int, nargs="+", default=[1, 5, 20])
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from transformers.trainer_utils import set_seed
+    from trl.trainer.utils import add_fused_lm_head
+
+    from spectrum_tune.losses import spectrum_loss_per_group
+    from spectrum_tune.trainer import SpectrumTrainer
+
+    set_seed(0)
+    model = random_llama(args.vocab, args.hidden, args.layers)
+    add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))
+    model.train()
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    print(f"# machine: {platform.processor() or platform.machine()}, {args.threads} threads; "
+          f"model {params:.1f}M params; K={args.k}, {args.groups} groups, R={args.output_tokens}")
+
+    class _Args:  # the few config fields _sequence_logps reads
+        spectrum_chunk_size = 10_000
+
+    holder = type("Holder", (), {"args": _Args()})()
+
+    def step(batch, train: bool) -> None:
+        with torch.set_grad_enabled(train):
+            logps, _, _ = SpectrumTrainer._sequence_logps(holder, model, batch)
+            if train:
+                grid = logps.view(args.groups, args.k)
+                spectrum_loss_per_group(grid, batch["weights"], batch["ref_mask"]).loss.sum().backward()
+                model.zero_grad(set_to_none=True)
+
+    summary = []
+    for ratio in args.ratios:
+        prompt_len = ratio * args.output_tokens
+        rows = make_groups(prompt_len, args.output_tokens, args.k, args.groups, args.vocab)
+        naive, shared = (SpectrumCollator(0, prefix_sharing=sharing)(rows) for sharing in (False, True))
+        speedups = {}
+        line = [f"P:R={ratio}:1 (P={prompt_len}, R={args.output_tokens})"]
+        for train in (True, False):
+            naive_s = median_seconds(lambda batch=naive, train=train: step(batch, train))
+            shared_s = median_seconds(lambda batch=shared, train=train: step(batch, train))
+            name = "loss fwd+bwd" if train else "scoring"
+            speedups[name] = naive_s / shared_s
+            line.append(f"{name} naive {naive_s * 1e3:.1f} ms, shared {shared_s * 1e3:.1f} ms "
+                        f"-> {naive_s / shared_s:.2f}x")
+        p, r, k = prompt_len, args.output_tokens, args.k
+        line.append(f"ideal {(p + r) * k / (p + r * k):.2f}x")
+        print(" | ".join(line))
+        summary.append(f"{ratio}:1 train {speedups['loss fwd+bwd']:.2f}x score {speedups['scoring']:.2f}x")
+    print(f"SUMMARY prefix sharing speed-up (K={args.k}): " + "; ".join(summary))
+
+
+if __name__ == "__main__":
+    main()
