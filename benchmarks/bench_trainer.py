@@ -1,0 +1,137 @@
+"""SpectrumTrainer vs plain trl.SFTTrainer on the same tokens, and memory against K.
+
+    python benchmarks/bench_trainer.py                 # step time + peak memory vs SFTTrainer
+    python benchmarks/bench_trainer.py --k-sweep       # peak memory at K = 16, 128, 1000
+    python benchmarks/bench_trainer.py --model 50m     # a ~50M-parameter random Llama
+
+Each configuration runs in its own subprocess (so peak memory is its own) on the same random
+token groups: G groups of a P-token prompt and K references of R tokens. "sft" is trl.SFTTrainer
+on the K x G flattened prompt+reference sequences; "spectrum-naive" is SpectrumTrainer on the
+groups without prefix sharing (same tokens through the model); "spectrum" is the default
+(prefix sharing on). Time = median optimizer step (forward, backward, AdamW); memory = peak RSS
+growth during the steps (CPU) or torch.cuda.max_memory_allocated (GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+
+MODELS = {"tiny": None, "50m": {"hidden": 768, "layers": 8}}
+
+
+def _rows(config: dict, vocab: int) -> list[dict]:
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    draw = lambda n: torch.randint(3, vocab, (n,), generator=generator).tolist()  # noqa: E731
+    groups = []
+    for _ in range(config["groups"]):
+        prompt = draw(config["prompt"])
+        completions = [[*draw(config["output"] - 1), 2] for _ in range(config["k"])]
+        groups.append({"prompt_ids": prompt, "completion_ids": completions})
+    return groups
+
+
+def worker(config: dict) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from benchmarks.common import median_seconds, peak_rss_mib, random_llama
+    from spectrum_tune import SpectrumConfig, SpectrumTrainer
+    from spectrum_tune.tiny import tiny_model_path
+
+    torch.set_num_threads(config["threads"])
+    path = tiny_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    size = MODELS[config["model"]]
+    model = (AutoModelForCausalLM.from_pretrained(path) if size is None
+             else random_llama(len(tokenizer), size["hidden"], size["layers"]))
+    groups = _rows(config, len(tokenizer))
+    common = dict(output_dir="/tmp/bench-trainer", report_to=[], save_strategy="no", bf16=False,
+                  gradient_checkpointing=False, max_length=None, learning_rate=1e-4,
+                  spectrum_chunk_size=config["chunk"])
+    if config["arm"] == "sft":
+        common.pop("spectrum_chunk_size")
+        rows = [
+            {"input_ids": g["prompt_ids"] + c, "completion_mask": [0] * len(g["prompt_ids"]) + [1] * len(c)}
+            for g in groups
+            for c in g["completion_ids"]
+        ]
+        trainer = SFTTrainer(model, args=SFTConfig(per_device_train_batch_size=len(rows), **common),
+                             train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+    else:
+        rows = [{**g, "completion_mask": [[1] * len(c) for c in g["completion_ids"]],
+                 "weights": [1.0 / len(g["completion_ids"])] * len(g["completion_ids"])} for g in groups]
+        trainer = SpectrumTrainer(
+            model, args=SpectrumConfig(per_device_train_batch_size=len(rows),
+                                       spectrum_prefix_sharing=config["arm"] == "spectrum", **common),
+            train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+    examples = [trainer.train_dataset[i] for i in range(len(rows))]
+    batch = trainer._prepare_inputs(trainer.data_collator(examples))
+    trainer.create_optimizer_and_scheduler(num_training_steps=100)
+    trainer.current_gradient_accumulation_steps = 1  # set by train(); the steps here run outside it
+    trainer.model.train()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    before = peak_rss_mib()
+
+    def step() -> None:
+        trainer.training_step(trainer.model, dict(batch))
+        trainer.optimizer.step()
+        trainer.optimizer.zero_grad(set_to_none=True)
+
+    seconds = median_seconds(step, repeats=config["repeats"])
+    memory = (torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available()
+              else peak_rss_mib() - before)
+    params = sum(p.numel() for p in trainer.model.parameters()) / 1e6
+    return {**config, "seconds": seconds, "peak_mib": memory, "params_m": round(params, 1)}
+
+
+def run(config: dict) -> dict:
+    command = [sys.executable, "-m", "benchmarks.bench_trainer", "--worker", json.dumps(config)]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="SpectrumTrainer vs SFTTrainer; memory vs K")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--model", choices=list(MODELS), default="tiny")
+    parser.add_argument("--k-sweep", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
+    base = dict(model=args.model, threads=args.threads, repeats=args.repeats, chunk=64)
+    print(f"# machine: {platform.machine()}, {args.threads} threads, model {args.model}")
+    if args.k_sweep:
+        sweep = {**base, "arm": "spectrum", "groups": 1, "prompt": 32, "output": 4, "chunk": 16, "repeats": 2}
+        results = [run({**sweep, "k": k}) for k in (16, 128, 1000)]
+        for r in results:
+            print(f"K={r['k']:5d}  step {r['seconds'] * 1e3:8.1f} ms  peak +{r['peak_mib']:7.1f} MiB")
+        ratio = results[-1]["peak_mib"] / max(results[0]["peak_mib"], 1e-9)
+        print(f"SUMMARY peak memory K=1000 / K=16 = {ratio:.2f}x (chunk 16; target <= 1.2x)")
+        return
+    shape = dict(groups=4, prompt=24, output=4, k=8)
+    results = {arm: run({**base, **shape, "arm": arm}) for arm in ("sft", "spectrum-naive", "spectrum")}
+    for arm, r in results.items():
+        print(f"{arm:15s} step {r['seconds'] * 1e3:8.1f} ms  peak +{r['peak_mib']:7.1f} MiB  "
+              f"({r['params_m']}M params)")
+    sft = results["sft"]
+    print("SUMMARY vs SFTTrainer on the same tokens ("
+          f"{shape['groups']} groups x K={shape['k']}, P={shape['prompt']}, R={shape['output']}): "
+          + "; ".join(f"{arm} time {r['seconds'] / sft['seconds']:.2f}x memory "
+                      f"{r['peak_mib'] / max(sft['peak_mib'], 1e-9):.2f}x"
+                      for arm, r in results.items() if arm != "sft"))
+
+
+if __name__ == "__main__":
+    main()
