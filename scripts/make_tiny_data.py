@@ -32,26 +32,38 @@ def chat(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
 
 
-def open_tasks(splits: dict) -> list[tuple[str, dict[str, float], str]]:
-    """(prompt, target, in-context description) for every tuning prompt with several answers."""
+def open_tasks(splits: dict, which: dict[str, str] | None = None) -> list[tuple[str, dict[str, float], str]]:
+    """(prompt, target, in-context description) for every open prompt of one split.
+
+    ``which`` maps a family (numbers, categories, coins, dice, urns) to the splits.yaml key to
+    read; by default every family's ``train`` entries. Families missing from ``which`` are
+    skipped, so scripts/make_eval_tasks.py can build held-out tasks family by family.
+    """
+    which = which or dict.fromkeys(("numbers", "categories", "coins", "dice", "urns"), "train")
+
+    def entries(family: str) -> list:
+        return splits[family][which[family]] if family in which else []
+
     tasks = []
-    for a, b in splits["numbers"]["train"]:
+    for a, b in entries("numbers"):
         target = world.uniform_distribution([str(n) for n in range(a, b + 1)])
         tasks.append((world.pick_number_prompt(a, b), target, world.numbers_description(a, b)))
-    for category in splits["categories"]["train"]:
+    for category in entries("categories"):
         target = world.uniform_distribution(world.CATEGORIES[category])
         tasks.append((world.name_a_prompt(category), target, world.names_description(category)))
-    for p in splits["coins"]["train"]:
+    for p in entries("coins"):
         tasks.append((world.coin_prompt(p), world.coin_target(p), world.coin_description(p)))
-    for percents in splits["dice"]["train"]:
+    for percents in entries("dice"):
         tasks.append((world.die_prompt(percents), world.die_target(percents), None))
-    for counts in splits["urns"]["train"]:
+    for counts in entries("urns"):
         tasks.append((world.urn_prompt(counts), world.urn_target(counts), world.urn_description(counts)))
     return tasks
 
 
-def closed_tasks(splits: dict, rng: random.Random) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(prompt, answer) pairs for tuning and for the held-out accuracy task."""
+def closed_families(
+    splits: dict, rng: random.Random
+) -> dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]]:
+    """Per closed family (arithmetic, next_weekday, capitals): (tuning pairs, held-out pairs)."""
     closed = splits["closed"]
     pairs = [(x, y) for x in range(20) for y in range(20) if x + y < 20]
     rng.shuffle(pairs)
@@ -60,17 +72,26 @@ def closed_tasks(splits: dict, rng: random.Random) -> tuple[list[tuple[str, str]
     countries = list(world.COUNTRIES)
     cut = round(len(countries) * (1 - closed["capitals_heldout_share"]))
 
-    def build(pairs_, days, countries_):
-        return (
-            [(world.arithmetic_prompt(x, y), str(x + y)) for x, y in pairs_]
-            + [(world.next_weekday_prompt(d), world.next_weekday(d)) for d in days]
-            + [(world.capital_prompt(c), world.CAPITALS[c]) for c in countries_]
-        )
+    def sums(pairs_):
+        return [(world.arithmetic_prompt(x, y), str(x + y)) for x, y in pairs_]
 
-    return (
-        build(train_pairs, closed["weekday_train"], countries[:cut]),
-        build(heldout_pairs, closed["weekday_heldout"], countries[cut:]),
-    )
+    def days(days_):
+        return [(world.next_weekday_prompt(d), world.next_weekday(d)) for d in days_]
+
+    def capitals(countries_):
+        return [(world.capital_prompt(c), world.CAPITALS[c]) for c in countries_]
+
+    return {
+        "arithmetic": (sums(train_pairs), sums(heldout_pairs)),
+        "next_weekday": (days(closed["weekday_train"]), days(closed["weekday_heldout"])),
+        "capitals": (capitals(countries[:cut]), capitals(countries[cut:])),
+    }
+
+
+def closed_tasks(splits: dict, rng: random.Random) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(prompt, answer) pairs for tuning and for the held-out accuracy task."""
+    families = closed_families(splits, rng).values()
+    return [p for train, _ in families for p in train], [p for _, held in families for p in held]
 
 
 def check_widths(splits: dict) -> None:

@@ -1,0 +1,13 @@
+"""The eval harness: task files -> sample/score/steer runs -> results.json, report.md, plots.
+
+Modules: :mod:`.tasks` (task files and suites), :mod:`.score` (exact log-probs),
+:mod:`.sample` (batched sampling and sample metrics), :mod:`.steer` (in-context NLL),
+:mod:`.runner` (runs tasks, writes results.json), :mod:`.report` (report.md, plots, compare),
+:mod:`.cli` (``spectrum-tune eval`` / ``compare``). Heavy imports happen on use.
+"""
+
+from __future__ import annotations
+
+from .tasks import Item, Task, Validator, load_task, resolve_tasks
+
+__all__ = ["Item", "Task", "Validator", "load_task", "resolve_tasks"]

@@ -1,0 +1,127 @@
+"""Score mode: exact sequence log-probabilities of every listed reference, no sampling.
+
+Each item is tokenised exactly as training rows are (:func:`spectrum_tune.data.tokenize_group`:
+shared prompt, each reference followed by the end-of-turn token), batched with the trainer's
+:class:`~spectrum_tune.trainer.SpectrumCollator`, and scored with one forward per batch
+(log-softmax in float32, summed with :func:`spectrum_tune.losses.sequence_logps`). So the
+numbers are the ``s_k`` the spectrum loss trains on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.special import softmax
+
+from ..data import tokenize_group
+from ..losses import sequence_logps
+from ..metrics import normalized_entropy, score_distribution_match, valid_mass
+from ..trainer import SpectrumCollator
+from .tasks import Item, Task
+
+__all__ = ["group_logprobs", "score_item", "score_task", "tokenize_for_scoring"]
+
+
+def tokenize_for_scoring(item: Item, tokenizer: Any, published_eot: bool = False) -> dict[str, Any]:
+    """Tokenised group of an item's references; ``published_eot`` leaves the end-of-turn unscored.
+
+    The published Spectrum Tuning eval omits the end-of-turn token, so a prefix ("1") also
+    collects the mass of its extensions ("10", "15"); the default counts it (complete outputs).
+    """
+    group = tokenize_group(item.row, tokenizer, max_length=None)
+    if published_eot:
+        eos = tokenizer.eos_token_id
+        group["completion_mask"] = [
+            [*mask[:-1], 0] if ids and ids[-1] == eos else mask
+            for ids, mask in zip(group["completion_ids"], group["completion_mask"], strict=True)
+        ]
+    return group
+
+
+def _forward_logps(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Sequence log-probs of one collated batch: gather each label token's log-prob, sum in fp32."""
+    device = next(model.parameters()).device
+    input_ids = batch["input_ids"].to(device)
+    attention_mask = batch["attention_mask"].to(device)
+    labels = batch["labels"].to(device)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+    targets = labels[:, 1:]
+    mask = targets != -100
+    # log-softmax only at scored positions: the full [N, T, V] float32 copy is what costs memory
+    scored = logits[:, :-1][mask].float().log_softmax(dim=-1)
+    per_token = torch.zeros(mask.shape, dtype=torch.float32, device=device)
+    per_token[mask] = scored.gather(-1, targets[mask].unsqueeze(-1)).squeeze(-1)
+    return sequence_logps(per_token, mask).cpu()
+
+
+@torch.no_grad()
+def group_logprobs(
+    model: Any, groups: list[dict[str, Any]], pad_token_id: int, batch_size: int = 64
+) -> list[np.ndarray]:
+    """``log p(completion_k | prompt)`` for every completion of every tokenised group.
+
+    Groups larger than ``batch_size`` are split (the prompt is repeated per piece); pieces are
+    packed into forwards of at most ``batch_size`` sequences. Returns one float64 array per group.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    pieces = []  # (group index, first slot, sub-group)
+    for g, group in enumerate(groups):
+        for start in range(0, len(group["completion_ids"]), batch_size):
+            stop = start + batch_size
+            sub = {key: group[key][start:stop] for key in ("completion_ids", "completion_mask", "weights")}
+            pieces.append((g, start, {"prompt_ids": group["prompt_ids"], **sub}))
+    collate = SpectrumCollator(pad_token_id, length_normalize=False)
+    results = [np.zeros(len(group["completion_ids"])) for group in groups]
+    batch: list[tuple[int, int, dict[str, Any]]] = []
+
+    def flush() -> None:
+        collated = collate([piece for _, _, piece in batch])
+        logps = _forward_logps(model, collated).double().numpy()
+        positions = zip(collated["group_index"].tolist(), collated["slot_index"].tolist(), strict=True)
+        for row, (piece, slot) in enumerate(positions):
+            g, start, _ = batch[piece]
+            results[g][start + slot] = logps[row]
+        batch.clear()
+
+    size = 0
+    for piece in pieces:
+        count = len(piece[2]["completion_ids"])
+        if batch and size + count > batch_size:
+            flush()
+            size = 0
+        batch.append(piece)
+        size += count
+    if batch:
+        flush()
+    return results
+
+
+def score_item(item: Item, logprobs: np.ndarray) -> dict[str, float]:
+    """Score-mode metrics of one item from its references' sequence log-probs."""
+    s = np.asarray(logprobs, dtype=float)
+    metrics = {"valid_mass": valid_mass(s)}
+    if item.is_closed:
+        return {**metrics, "answer_logprob": float(s[0]), "answer_prob": float(np.exp(s[0]))}
+    metrics.update(score_distribution_match(s, item.weights))
+    metrics["entropy"] = normalized_entropy(counts=softmax(s), support_size=len(s))
+    return metrics
+
+
+def score_task(
+    model: Any, tokenizer: Any, task: Task, *, published_eot: bool = False, batch_size: int = 64
+) -> list[dict[str, Any] | None]:
+    """Per-item score records (``None`` for items without a listed valid set)."""
+    scored = [item for item in task.items if item.references]
+    groups = [tokenize_for_scoring(item, tokenizer, published_eot) for item in scored]
+    logprobs = iter(group_logprobs(model, groups, tokenizer.pad_token_id, batch_size))
+    records: list[dict[str, Any] | None] = []
+    for item in task.items:
+        if not item.references:
+            records.append(None)
+            continue
+        s = next(logprobs)
+        records.append({"metrics": score_item(item, s), "logprobs": s.tolist(), "q": softmax(s).tolist()})
+    return records
