@@ -69,7 +69,12 @@ def run_training(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
         init_kwargs["quantization_config"] = quantization
     tokenizer = load_tokenizer(model_args.model_name_or_path, gguf_file=gguf_file)
     model = load_model(model_args.model_name_or_path, gguf_file=gguf_file, **init_kwargs)
-    config.model_init_kwargs = None
+    # The model is built here, so TRL must not apply model_init_kwargs again; and the upload is
+    # ours (hub.push_run: adapter allow-list, card with eval results), not Trainer's, which would
+    # push the whole output dir including training_args.bin. The token stays out of every file.
+    recipe_init_kwargs, config.model_init_kwargs = config.model_init_kwargs, None
+    push, config.push_to_hub = config.push_to_hub, False
+    hub_token, config.hub_token = config.hub_token, None
 
     started = time.perf_counter()
     trainer = SpectrumTrainer(
@@ -85,6 +90,7 @@ def run_training(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
 
     output_dir = Path(config.output_dir)
+    config.model_init_kwargs, config.push_to_hub = recipe_init_kwargs, push
     recipe = resolved_recipe(run_args, config, model_args)
     write_text_atomic(output_dir / RECIPE_FILE, yaml.safe_dump(recipe, sort_keys=True))
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
@@ -109,6 +115,14 @@ def run_training(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
         "log_history": trainer.state.log_history,
     }
     write_json_atomic(output_dir / SUMMARY_FILE, summary)
-    if config.push_to_hub:
-        trainer.push_to_hub()
+    if push:
+        from .hub import push_run
+
+        repo_id = config.hub_model_id or output_dir.name
+        try:
+            summary["hub_url"] = push_run(output_dir, repo_id, private=config.hub_private_repo,
+                                          revision=config.hub_revision, token=hub_token)
+        except SpectrumError as error:
+            raise SpectrumError(f"{error} (the run is saved; retry with `spectrum-tune push "
+                                f"{output_dir} --repo-id {repo_id}`)") from None
     return summary
