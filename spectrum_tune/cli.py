@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import __version__
 from .errors import SpectrumError
@@ -14,6 +15,10 @@ commands:
   train       fine-tune with a recipe: --config recipes/tiny-spectrum.yaml [--key value ...]
   validate    check a data file (and, with --model, token lengths) without training
   tiny-model  build (or find in the cache) the tiny offline model and print its path
+  demo        the end-to-end demo on the tiny model: --out runs/demo [--seeds 3] [--quick]
+  eval        score accuracy and spread: --model M --tasks spread ... [--mode sample|score|both] --out DIR
+  compare     side-by-side table and charts of eval runs: DIR_A DIR_B ... [--labels a b ...] --out DIR
+  push        share a run on the Hub: RUN_DIR --repo-id OWNER/NAME [--eval DIR] [--private] [--dry-run]
 """
 
 
@@ -70,7 +75,43 @@ def _cmd_tiny_model(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "validate": _cmd_validate, "tiny-model": _cmd_tiny_model}
+def _cmd_demo(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="spectrum-tune demo",
+        description="Tune the tiny model three ways (sft, iid, spectrum), evaluate on held-out tasks.",
+    )
+    parser.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (default 3)")
+    parser.add_argument("--quick", action="store_true", help="1 seed, fewer steps and samples")
+    parser.add_argument("--steps", type=int, help="override every arm's max_steps")
+    parser.add_argument("--samples", type=int, help="samples per prompt in sample mode")
+    parser.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
+    parser.add_argument("--recipes", default=None, help="folder with tiny-{sft,iid,spectrum}.yaml")
+    args = parser.parse_args(argv)
+    from .demo import DemoOptions, run_demo
+
+    options = DemoOptions(out=args.out, seeds=args.seeds, quick=args.quick, steps=args.steps,
+                          samples=args.samples, workers=args.workers)
+    if args.recipes:
+        options.recipes_dir = Path(args.recipes)
+    report = run_demo(options)
+    passed = sum(effect["status"] == "PASS" for effect in report["effects"])
+    print(f"wrote {options.out / 'report.md'} ({report['timings_seconds']['total']} s); "
+          f"expected effects met: {passed}/{len(report['effects'])}")
+    for effect in report["effects"]:
+        print(f"  {effect['status']:4s} {effect['effect']}: {effect['detail']}")
+    return 0
+
+
+COMMANDS = {
+    "train": _cmd_train,
+    "demo": _cmd_demo,
+    "validate": _cmd_validate,
+    "tiny-model": _cmd_tiny_model,
+    "eval": lambda argv: __import__("spectrum_tune.harness.cli", fromlist=["*"]).cmd_eval(argv),
+    "compare": lambda argv: __import__("spectrum_tune.harness.cli", fromlist=["*"]).cmd_compare(argv),
+    "push": lambda argv: __import__("spectrum_tune.hub", fromlist=["*"]).cmd_push(argv),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
