@@ -68,10 +68,10 @@ def write_task(suite: str, name: str, split: str, description: str, items: list[
     written.append(path)
 
 
-def rows(tasks: list[tuple[str, dict[str, float], str | None]], weights: bool) -> list[dict]:
+def rows(tasks: list[tiny_data.OpenTask], weights: bool) -> list[dict]:
     """Eval items in the training row schema (chat prompt, references, optional weights)."""
     items = []
-    for prompt, target, _ in tasks:
+    for prompt, target, *_ in tasks:
         item = {"prompt": tiny_data.chat(prompt), "references": list(target)}
         if weights:
             item["weights"] = list(target.values())
@@ -154,7 +154,8 @@ def steer_suite(splits: dict) -> None:
         "urns": {"urns": "heldout"},
     }
     for family, which in families.items():
-        items = [steer_item(rng, target, d) for _, target, d in tiny_data.open_tasks(splits, which)]
+        tasks = tiny_data.open_tasks(splits, which)
+        items = [steer_item(rng, task.target, task.description) for task in tasks]
         description = (
             f"NLL of held-out {family} draws after k in-context examples, with the task description."
         )

@@ -4,8 +4,10 @@
 
 Deterministic given the seed in splits.yaml. Files written:
   train-multiref.jsonl   one row per prompt: every valid answer with its target weight
-  train-sft.jsonl        the same prompts, one answer each (drawn from the target), as
-                         ordinary instruction data looks
+  train-sft.jsonl        the same prompts, one answer each, as ordinary instruction data looks:
+                         the answer a model of this world gives most often (its corpus mode:
+                         7, blue, California, the first listed option), or the right answer
+                         for closed questions
   train-iid.jsonl        the same prompts, K single-answer rows each, i.i.d. from the target
                          (K = the prompt's number of valid answers, so compute matches)
   train-incontext.jsonl  in-context sequences of i.i.d. outputs (the Spectrum Tuning format)
@@ -17,6 +19,7 @@ import json
 import random
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -32,8 +35,20 @@ def chat(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
 
 
-def open_tasks(splits: dict, which: dict[str, str] | None = None) -> list[tuple[str, dict[str, float], str]]:
-    """(prompt, target, in-context description) for every open prompt of one split.
+class OpenTask(NamedTuple):
+    prompt: str
+    target: dict[str, float]
+    description: str | None
+    typical: str
+    """The answer the world's corpus gives most often (what single-answer data would hold)."""
+
+
+def _mode(distribution: dict[str, float]) -> str:
+    return max(distribution, key=distribution.__getitem__)
+
+
+def open_tasks(splits: dict, which: dict[str, str] | None = None) -> list[OpenTask]:
+    """Every open prompt of one split, with its target, in-context description and typical answer.
 
     ``which`` maps a family (numbers, categories, coins, dice, urns) to the splits.yaml key to
     read; by default every family's ``train`` entries. Families missing from ``which`` are
@@ -47,16 +62,20 @@ def open_tasks(splits: dict, which: dict[str, str] | None = None) -> list[tuple[
     tasks = []
     for a, b in entries("numbers"):
         target = world.uniform_distribution([str(n) for n in range(a, b + 1)])
-        tasks.append((world.pick_number_prompt(a, b), target, world.numbers_description(a, b)))
+        tasks.append(OpenTask(world.pick_number_prompt(a, b), target, world.numbers_description(a, b),
+                              _mode(world.biased_number_distribution(a, b))))
     for category in entries("categories"):
         target = world.uniform_distribution(world.CATEGORIES[category])
-        tasks.append((world.name_a_prompt(category), target, world.names_description(category)))
-    for p in entries("coins"):
-        tasks.append((world.coin_prompt(p), world.coin_target(p), world.coin_description(p)))
-    for percents in entries("dice"):
-        tasks.append((world.die_prompt(percents), world.die_target(percents), None))
-    for counts in entries("urns"):
-        tasks.append((world.urn_prompt(counts), world.urn_target(counts), world.urn_description(counts)))
+        tasks.append(OpenTask(world.name_a_prompt(category), target, world.names_description(category),
+                              _mode(world.biased_distribution(category))))
+    stated = [(world.coin_prompt(p), world.coin_target(p), world.coin_description(p))
+              for p in entries("coins")]
+    stated += [(world.die_prompt(pc), world.die_target(pc), None) for pc in entries("dice")]
+    stated += [(world.urn_prompt(c), world.urn_target(c), world.urn_description(c))
+               for c in entries("urns")]
+    for prompt, target, description in stated:
+        typical = _mode(world.corpus_stated_distribution(target))
+        tasks.append(OpenTask(prompt, target, description, typical))
     return tasks
 
 
@@ -118,10 +137,10 @@ def main() -> None:
     closed_train, _ = closed_tasks(splits, rng)
 
     multiref, sft, iid, incontext = [], [], [], []
-    for prompt, target, description in tasks:
+    for prompt, target, description, typical in tasks:
         answers, weights = list(target), list(target.values())
         multiref.append({"prompt": chat(prompt), "references": answers, "weights": weights})
-        sft.append({"prompt": chat(prompt), "references": rng.choices(answers, weights)})
+        sft.append({"prompt": chat(prompt), "references": [typical]})
         iid.extend(
             {"prompt": chat(prompt), "references": [draw]}
             for draw in rng.choices(answers, weights, k=len(answers))

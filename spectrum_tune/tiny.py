@@ -24,8 +24,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spectrum_tune import world
+
+if TYPE_CHECKING:  # torch and transformers load lazily: the world and the cache logic need neither
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 FORMAT_VERSION = 3
 """Bump when the corpus, tokenizer or training code changes in a way that invalidates caches."""
@@ -291,8 +296,8 @@ def _number_merges() -> list[tuple[str, str]]:
     """BPE merges that make every integer 0..999 (no leading zeros) exactly one token.
 
     Each digit run is its own pre-token (at most three digits). For ``abc`` either ``ab`` or
-    ``bc`` merges first, depending on ranks, so both ``(ab, c)`` and ``(a, bc)`` are provided
-    whenever the left part is itself a number; ``a0c`` has no ``0c`` token and goes via ``a0``.
+    ``bc`` merges first, depending on ranks, so ``(ab, c)`` is always provided and ``(a, bc)``
+    whenever ``bc`` is itself a number; ``a0c`` has no ``0c`` token and always goes via ``a0``.
     """
     merges = [(str(a), str(b)) for a in range(1, 10) for b in range(10)]
     for n in range(100, 1000):
@@ -307,7 +312,9 @@ def _is_digits(token: str) -> bool:
     return token.isascii() and token.isdigit()
 
 
-def build_tokenizer(corpus: Sequence[str], config: TinyConfig = TinyConfig()):
+def build_tokenizer(
+    corpus: Sequence[str], config: TinyConfig = TinyConfig()
+) -> PreTrainedTokenizerFast:
     """Train the byte-level BPE on ``corpus`` and wrap it as a ``PreTrainedTokenizerFast``.
 
     Digit runs are split off before byte-level pre-tokenization and get hand-made merges (see
@@ -367,7 +374,9 @@ def build_tokenizer(corpus: Sequence[str], config: TinyConfig = TinyConfig()):
 # --- model and pretraining -----------------------------------------------------------------------
 
 
-def _pack(ids: Sequence[Sequence[int]], seq_len: int, pad_id: int):
+def _pack(
+    ids: Sequence[Sequence[int]], seq_len: int, pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Greedily pack whole documents into rows of ``seq_len`` (every row starts a document, as a
     prompt does at inference); returns (input_ids, labels) with padding masked out of the loss."""
     import torch
@@ -403,7 +412,7 @@ def _batches(n_rows: int, batch_size: int, seed: int) -> Iterator[list[int]]:
         order = order[batch_size:]
 
 
-def _model_config(config: TinyConfig, tokenizer):
+def _model_config(config: TinyConfig, tokenizer: PreTrainedTokenizerFast) -> LlamaConfig:
     from transformers import LlamaConfig
 
     return LlamaConfig(
@@ -421,7 +430,13 @@ def _model_config(config: TinyConfig, tokenizer):
     )
 
 
-def _pretrain(model, input_ids, labels, config: TinyConfig, progress: bool) -> list[float]:
+def _pretrain(
+    model: LlamaForCausalLM,
+    input_ids: torch.Tensor,
+    labels: torch.Tensor,
+    config: TinyConfig,
+    progress: bool,
+) -> list[float]:
     """Plain AdamW loop with linear warmup and cosine decay (faster than HF Trainer here)."""
     import torch
     from tqdm.auto import tqdm
