@@ -109,7 +109,7 @@ def check_effects(arms: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
                 f"base {base['js_stated']:.4f}"),
         _effect("6. exact loss beats i.i.d. samples: spectrum JS <= iid JS", js["spectrum"] <= js["iid"],
                 f"spectrum {js['spectrum']:.4f} vs iid {js['iid']:.4f}"),
-        _effect("7. accuracy kept: |spectrum - SFT| <= 2 points, both above base",
+        _effect("7. accuracy kept: spectrum within 2 points of SFT, both above base",
                 abs(spec["accuracy"] - sft["accuracy"]) <= 0.02
                 and min(spec["accuracy"], sft["accuracy"]) > base["accuracy"],
                 f"spectrum {spec['accuracy']:.3f}, SFT {sft['accuracy']:.3f}, base {base['accuracy']:.3f}"),
