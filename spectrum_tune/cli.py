@@ -18,6 +18,7 @@ commands:
   demo        the end-to-end demo on the tiny model: --out runs/demo [--seeds 3] [--quick]
   eval        score accuracy and spread: --model M --tasks spread ... [--mode sample|score|both] --out DIR
   compare     side-by-side table and charts of eval runs: DIR_A DIR_B ... [--labels a b ...] --out DIR
+  data-report diversity of a training set: DATA [--model M] [--select N] [--text-field F] --out DIR
   push        share a run on the Hub: RUN_DIR --repo-id OWNER/NAME [--eval DIR] [--private] [--dry-run]
 """
 
@@ -111,6 +112,7 @@ COMMANDS = {
     "eval": lambda argv: __import__("spectrum_tune.harness.cli", fromlist=["*"]).cmd_eval(argv),
     "compare": lambda argv: __import__("spectrum_tune.harness.cli", fromlist=["*"]).cmd_compare(argv),
     "push": lambda argv: __import__("spectrum_tune.hub", fromlist=["*"]).cmd_push(argv),
+    "data-report": lambda argv: __import__("spectrum_tune.datareport", fromlist=["*"]).cmd_data_report(argv),
 }
 
 

@@ -337,6 +337,9 @@ def compare_runs(
         "metrics": table,
     }
     out = Path(out)
+    from ..homogeneity import homogeneity_section  # lazy: homogeneity imports this module's helpers
+
+    payload["homogeneity"] = homogeneity_section(runs, labels, out / "plots")
     write_json_atomic(out / "compare.json", payload)
     write_text_atomic(out / "compare.md", _compare_markdown(payload, labels))
     for metric in COMPARE_CHARTS:
@@ -366,4 +369,8 @@ def _compare_markdown(payload: dict[str, Any], labels: Sequence[str]) -> str:
                 cells.append(_fmt(row["values"][label]) + sign)
             body.append([task, *cells])
         lines += ["", f"## {key}", "", _table(header, body)]
+    if "homogeneity" in payload:
+        from ..homogeneity import homogeneity_markdown
+
+        lines += ["", homogeneity_markdown(payload["homogeneity"]).rstrip("\n")]
     return "\n".join(lines) + "\n"
