@@ -5,7 +5,8 @@ accumulation or data-parallel split keeps a group whole on one device: the KL in
 spectrum loss always sees every reference of its group. The collator flattens a batch of
 groups into sequences; ``compute_loss`` scores them with TRL's fused LM head, folds the
 sequence log-probs back into ``[G, K]`` and applies :func:`spectrum_loss_per_group`.
-Rows with one reference are ordinary SFT rows and get TRL's token-mean NLL exactly.
+Rows with one reference are ordinary SFT rows and get TRL's token-mean NLL exactly, or the
+GEM loss (``spectrum_loss_type="gem"``, see :mod:`spectrum_tune.gem`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
+from accelerate.utils import is_peft_model
 from torch.utils.checkpoint import checkpoint
 from trl import SFTConfig, SFTTrainer
 
 from .data import FORMAT_COLUMN, SOURCE_COLUMN, load_multiref, tokenize_group
+from .gem import GEM_H, chunked_gem_loss
 from .losses import sequence_logps, spectrum_loss_per_group
 from .prefix import collate_prefix, continuation_inputs, encode_prompts
 
@@ -75,6 +78,31 @@ class SpectrumConfig(SFTConfig):
             "and the loss is the mean of sequence-level losses."
         },
     )
+    spectrum_loss_type: str = field(
+        default="nll",
+        metadata={
+            "help": "Loss of the single-reference rows (K = 1): 'nll' (TRL's token NLL) or 'gem' (GEM, Li "
+            "et al. ICLR 2025: an entropy-regularised cross-entropy that keeps output diversity). "
+            "Multi-reference groups always get the spectrum loss. Evaluation reports the NLL either way, "
+            "as GEM's reference code does.",
+            "choices": ["nll", "gem"],
+        },
+    )
+    gem_beta: float = field(
+        default=0.7,
+        metadata={
+            "help": "GEM's beta in (0, 1]: 1 gives cross-entropy's gradient; lower keeps more diversity "
+            "(authors: 0.8-0.9 to fit closely, 0.6-0.7 for more diversity). For spectrum_loss_type='gem'."
+        },
+    )
+    gem_h: str = field(
+        default="linear",
+        metadata={
+            "help": "GEM's weighting function h: 'linear' or 'logsigmoid' (more adaptive; the authors find "
+            "the difference usually negligible). Used with spectrum_loss_type='gem'.",
+            "choices": list(GEM_H),
+        },
+    )
 
     def __post_init__(self):
         if self.bf16 is None and not self.fp16 and not _bf16_available():
@@ -88,6 +116,12 @@ class SpectrumConfig(SFTConfig):
             raise ValueError("spectrum_alpha and spectrum_beta cannot both be 0")
         if self.spectrum_chunk_size < 1:
             raise ValueError("spectrum_chunk_size must be >= 1")
+        if self.spectrum_loss_type not in ("nll", "gem"):
+            raise ValueError(f"spectrum_loss_type must be 'nll' or 'gem', got {self.spectrum_loss_type!r}")
+        if not 0 < self.gem_beta <= 1:
+            raise ValueError(f"gem_beta must be in (0, 1], got {self.gem_beta}")
+        if self.gem_h not in GEM_H:
+            raise ValueError(f"gem_h must be one of {GEM_H}, got {self.gem_h!r}")
         if self.packing or self.padding_free:
             raise ValueError(
                 "packing and padding_free are not supported: they would split a group's references "
@@ -190,6 +224,54 @@ def _score_continuations(model, layers, prefix_mask, group_index, ids, mask, lab
     return _score_chunk(model, **continuation_inputs(layers, prefix_mask, group_index, ids, mask, labels))
 
 
+def _select_groups(inputs: dict[str, Any], keep: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The model inputs of the groups in ``keep`` ``[G]`` only (group indices renumbered)."""
+    rows = keep[inputs["group_index"]]
+    renumber = keep.long().cumsum(0) - 1
+    out = {key: inputs[key][rows] for key in ("input_ids", "attention_mask", "labels", "cont_ids",
+                                             "cont_mask", "cont_labels") if key in inputs}
+    out["group_index"] = renumber[inputs["group_index"][rows]]
+    if "prefix_ids" in inputs:
+        # Drop the left-padding columns that only the removed groups' longer prompts needed.
+        mask = inputs["prefix_mask"][keep]
+        first = int(mask.any(0).long().argmax())
+        out["prefix_ids"], out["prefix_mask"] = inputs["prefix_ids"][keep][:, first:], mask[:, first:]
+    return out
+
+
+def _check_plain_lm_head(config: Any) -> None:
+    # TRL's fused head rescales/softcaps logits for these models; the GEM head does not (yet).
+    for name in ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier",
+                 "logits_scaling"):
+        if getattr(config, name, None) not in (None, 1, 1.0):
+            raise NotImplementedError(f"spectrum_loss_type='gem' does not support models with {name}")
+
+
+def _gem_chunk(model, backbone, head, beta, h, input_ids, attention_mask, labels) -> tuple[torch.Tensor, ...]:
+    """Per-row summed GEM loss of full sequences, plus summed entropy, top-1 hits and log-probs.
+
+    The model runs its ordinary forward with ``logits_to_keep=1`` (so through DDP/PEFT wrappers,
+    and only a ``[n, 1, V]`` logits tensor), a hook keeps the backbone's last hidden state, and
+    :func:`chunked_gem_loss` applies the LM head in chunks of positions.
+    """
+    width = int(attention_mask.sum(dim=-1).max())
+    captured = []
+    handle = backbone.register_forward_hook(lambda _module, _args, output: captured.append(output[0]))
+    try:
+        model(input_ids=input_ids[:, :width], attention_mask=attention_mask[:, :width], use_cache=False,
+              logits_to_keep=1)
+    finally:
+        handle.remove()
+    labels = labels[:, 1:width]
+    mask = labels != -100
+    hidden = captured[-1][:, :-1][mask].to(head.weight.device)
+    out = chunked_gem_loss(hidden, head.weight, labels[mask].to(head.weight.device), head.bias, beta, h,
+                           with_stats=True)
+    rows = mask.nonzero()[:, 0].to(out.loss.device)
+    per_row = out.loss.new_zeros(len(labels)).index_add(0, rows, out.loss)
+    return per_row, out.entropy.sum(), out.is_top1.float().sum(), out.log_prob.sum()
+
+
 class SpectrumTrainer(SFTTrainer):
     """`trl.SFTTrainer` for multi-reference groups with the spectrum loss (see `SpectrumConfig`).
 
@@ -290,19 +372,68 @@ class SpectrumTrainer(SFTTrainer):
         top1 = torch.stack([part[2] for part in parts]).sum()
         return logps, entropy, top1
 
+    def _gem_losses(self, model, inputs, single, mode) -> tuple[torch.Tensor, ...]:
+        """The GEM path: multi-reference groups scored as usual, K = 1 rows by :func:`_gem_chunk`.
+
+        Returns `_sequence_logps`'s triple (log-probs zero on the K = 1 rows, which the loss does
+        not read) plus each group's summed GEM token loss ``[G]`` (zero on multi-reference groups).
+        The K = 1 rows are forwarded in chunks of `spectrum_chunk_size` with the same
+        checkpointing rule as `_sequence_logps`. Also logs `gem/nll`, their token-mean NLL.
+        """
+        rows = single[inputs["group_index"]]
+        seq_logps = torch.zeros(rows.shape, device=rows.device)
+        entropy_sum = top1_sum = seq_logps.new_zeros(())
+        if not rows.all():
+            multi_logps, entropy_sum, top1_sum = self._sequence_logps(model, _select_groups(inputs, ~single))
+            seq_logps = seq_logps.masked_scatter(~rows, multi_logps)
+        per_group = seq_logps.new_zeros(single.shape)
+        if rows.any():
+            unwrapped = self.accelerator.unwrap_model(model)
+            unwrapped = unwrapped.get_base_model() if is_peft_model(unwrapped) else unwrapped
+            _check_plain_lm_head(unwrapped.config.get_text_config())
+            # The same backbone and head TRL's fused forward uses (`base_model`, output embeddings).
+            shared = (model, unwrapped.base_model, unwrapped.get_output_embeddings(), self.args.gem_beta,
+                      self.args.gem_h)
+            index = rows.nonzero()[:, 0]
+            size = self.args.spectrum_chunk_size
+            two_pass = len(index) > size and torch.is_grad_enabled()
+            parts = []
+            with self.accelerator.autocast():  # the head runs outside the model's autocast-wrapped forward
+                for start in range(0, len(index), size):
+                    chunk = [inputs[key][index[start : start + size]]
+                             for key in ("input_ids", "attention_mask", "labels")]
+                    if two_pass:
+                        parts.append(checkpoint(_gem_chunk, *shared, *chunk, use_reentrant=False))
+                    else:
+                        parts.append(_gem_chunk(*shared, *chunk))
+            per_group = per_group.index_add(0, inputs["group_index"][index], torch.cat([p[0] for p in parts]))
+            entropy_sum = entropy_sum + sum(p[1] for p in parts)
+            top1_sum = top1_sum + sum(p[2] for p in parts)
+            gather = self.accelerator.gather_for_metrics
+            tokens = gather((inputs["labels"][index][:, 1:] != -100).sum()).sum()
+            nll = -gather(sum(p[3] for p in parts)).sum()
+            self._metrics[mode]["gem/nll"].append((nll / tokens.clamp(min=1)).item())
+        return seq_logps, entropy_sum, top1_sum, per_group
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if return_outputs:
             raise ValueError("SpectrumTrainer does not return logits; use prediction_loss_only=True")
         mode = "train" if self.model.training else "eval"
-        seq_logps, entropy_sum, top1_sum = self._sequence_logps(model, inputs)
+        single = inputs["num_refs"] == 1
+        # GEM replaces the NLL of the K = 1 rows in training only (its reference evaluates with CE).
+        gem = self.args.spectrum_loss_type == "gem" and mode == "train"
+        if gem:
+            seq_logps, entropy_sum, top1_sum, gem_per_group = self._gem_losses(model, inputs, single, mode)
+        else:
+            seq_logps, entropy_sum, top1_sum = self._sequence_logps(model, inputs)
         ref_mask = inputs["ref_mask"]
         logps = seq_logps.new_zeros(ref_mask.shape)
         logps = logps.index_put((inputs["group_index"], inputs["slot_index"]), seq_logps)
         terms = spectrum_loss_per_group(
             logps, inputs["weights"], ref_mask, self.args.spectrum_alpha, self.args.spectrum_beta
         )
-        single = inputs["num_refs"] == 1
-        per_group = torch.where(single, -logps[:, 0], terms.loss)
+        # Same denominators for GEM as for the NLL, so it mixes with multi-reference groups alike.
+        per_group = torch.where(single, gem_per_group if gem else -logps[:, 0], terms.loss)
         denominator = inputs["loss_denominator"].sum() if num_items_in_batch is None else num_items_in_batch
         loss = per_group.sum() / torch.as_tensor(denominator).clamp(min=1e-8)
         # As in SFTTrainer: num_items_in_batch counts every rank's items while DDP averages grads.
