@@ -1,12 +1,13 @@
 """The end-to-end demo: mode collapse and its cure on the tiny offline model, measured honestly.
 
-From the same base model and the same prompts, three arms are tuned with the shipped recipes —
-``sft`` (one answer per prompt), ``iid`` (token loss on i.i.d. draws from the targets) and
-``spectrum`` (SFT + spectrum loss on the multi-reference rows) — at the same steps and about the
-same sequences per step. The base and every arm are then evaluated on HELD-OUT task files only
-(``split: heldout`` in eval/: new number ranges and range widths, held-out categories, new stated
-distributions, held-out closed questions, new in-context examples), in sample and score modes,
-over several seeds. ``demo_report`` aggregates the runs and checks the expected effects.
+From the same base model and the same prompts, four arms are tuned with the shipped recipes —
+``sft`` (one answer per prompt), ``gem`` (GEM on the same one-answer data), ``iid`` (token loss
+on i.i.d. draws from the targets) and ``spectrum`` (SFT + spectrum loss on the multi-reference
+rows) — at the same steps and about the same sequences per step. The base and every arm are
+then evaluated on HELD-OUT task files only (``split: heldout`` in eval/: new number ranges and
+range widths, held-out categories, new stated distributions, held-out closed questions, new
+in-context examples), in sample and score modes, over several seeds. ``demo_report`` aggregates
+the runs and checks the expected effects.
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ from .errors import SpectrumError
 
 __all__ = ["ARMS", "DemoOptions", "run_demo"]
 
-ARMS = {"sft": "tiny-sft.yaml", "iid": "tiny-iid.yaml", "spectrum": "tiny-spectrum.yaml"}
+ARMS = {
+    "sft": "tiny-sft.yaml",
+    "gem": "tiny-gem.yaml",
+    "iid": "tiny-iid.yaml",
+    "spectrum": "tiny-spectrum.yaml",
+}
 SUITES = ["spread", "distribution", "accuracy", "steer"]
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -227,7 +227,7 @@ def _markdown(payload: dict[str, Any], names: list[str], js_by_arm: dict[str, li
     return f"""# spectrum-tune demo: mode collapse and its cure
 
 Base model: `{payload['base_model']}` (the tiny offline model). Arms tuned from the same base on the same
-prompts with `recipes/tiny-sft.yaml`, `recipes/tiny-iid.yaml`, `recipes/tiny-spectrum.yaml`
+prompts with `recipes/tiny-{{{", ".join(arm for arm in arms if arm != "base")}}}.yaml`
 (steps: {settings['steps'] or 'as in the recipes'}). Evaluated on **held-out** task files only
 (`split: heldout` in `eval/`), sample mode ({settings['samples'] or 'task default'} samples per prompt)
 and score mode. Seeds: {seeds} ({interval}). Machine: {payload['machine']}. Wall time: {timings}.

@@ -25,9 +25,9 @@ def test_demo_writes_report_results_plots_and_adapters(demo):
     out, report = demo
     assert (out / "report.md").read_text().startswith("# spectrum-tune demo")
     saved = json.loads((out / "results.json").read_text())
-    assert set(saved["arms"]) == {"base", "sft", "iid", "spectrum"}
+    assert set(saved["arms"]) == {"base", "sft", "gem", "iid", "spectrum"}
     assert len(saved["effects"]) == 8
-    for arm in ("sft", "iid", "spectrum"):
+    for arm in ("sft", "gem", "iid", "spectrum"):
         assert (out / arm / "seed-0" / "adapter_model.safetensors").is_file()
     assert (out / "plots" / "js_per_task.png").is_file()
     assert any(path.name.startswith("hist_") for path in (out / "plots").iterdir())
