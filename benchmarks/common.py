@@ -40,3 +40,33 @@ def peak_rss_mib() -> float:
     """This process's peak resident memory so far (Linux reports KiB)."""
     gc.collect()
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_tensor_mib(step: Callable[[], object]) -> float:
+    """Peak bytes of live tensors during one call of ``step``, above the level when it starts (MiB).
+
+    On GPU this is ``torch.cuda.max_memory_allocated`` minus the allocated bytes at the start. On
+    CPU there is no allocator statistic, and peak RSS mostly measures one-time costs (thread
+    pools, oneDNN primitives, allocator arenas that glibc keeps), which hide how activation
+    memory scales. So the step runs once under ``torch.profiler`` with ``profile_memory=True``:
+    every op records the bytes it allocated net of what it freed (``self_cpu_memory_usage``) and
+    frees outside ops are ``[memory]`` events, so the running sum in time order is the live-tensor
+    level at op granularity (an op's internal scratch that it frees before returning is not seen).
+    """
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        start = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - start) / 2**20
+    from torch.profiler import ProfilerActivity, profile
+
+    gc.collect()
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    level = peak = 0
+    for event in sorted(prof.events(), key=lambda event: event.time_range.start):
+        level += event.self_cpu_memory_usage
+        peak = max(peak, level)
+    return peak / 2**20

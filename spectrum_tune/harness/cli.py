@@ -10,7 +10,7 @@ __all__ = ["EVAL_USAGE", "cmd_compare", "cmd_eval"]
 EVAL_USAGE = (
     "spectrum-tune eval --model PATH_OR_NAME [--adapter PATH] [--gguf_file F] --tasks SUITE_OR_FILE... "
     "[--mode sample|score|both] [--samples N] [--seed S] [--batch_size B] [--split heldout|tuned|all] "
-    "[--published_eot] --out DIR"
+    "[--published_eot] [--no_prefix_sharing] --out DIR"
 )
 
 
@@ -38,6 +38,12 @@ def _eval_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="score mode: leave the end-of-turn token unscored, as the published Spectrum Tuning eval does",
     )
+    parser.add_argument(
+        "--no_prefix_sharing",
+        action="store_true",
+        help="score mode: forward every reference as a full sequence instead of encoding each prompt "
+        "once and reusing its key/value cache (same log-probs; for debugging and timing)",
+    )
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     return parser
@@ -61,6 +67,7 @@ def cmd_eval(argv: list[str]) -> int:
             split=args.split,
             published_eot=args.published_eot,
             progress=not args.no_progress,
+            prefix_sharing=not args.no_prefix_sharing,
             out=args.out,
         )
     )
@@ -87,4 +94,8 @@ def cmd_compare(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     payload = compare_runs(args.runs, args.out, args.labels)
     print(f"wrote {args.out / 'compare.md'} ({len(payload['metrics'])} metrics, {len(args.runs)} runs)")
+    summary = payload["homogeneity"]["summary"]
+    if summary.get("homogeneity") is not None:
+        print(f"cross-model homogeneity {summary['homogeneity']:.3f} (1 - JS/ln 2), top-1 agreement "
+              f"{summary['top1']:.3f} over {len(payload['homogeneity']['tasks'])} shared open task(s)")
     return 0

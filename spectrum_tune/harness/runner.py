@@ -66,6 +66,7 @@ class EvalOptions:
     split: str = "all"
     published_eot: bool = False
     progress: bool = True
+    prefix_sharing: bool = True  # score mode: encode each prompt once for all its references
 
 
 def load_for_eval(model: str, adapter: str | None = None, gguf_file: str | None = None) -> tuple[Any, Any]:
@@ -139,7 +140,8 @@ def run_task(
     runners = {
         "steer": lambda: steer_task(model, tokenizer, task, batch_size=options.batch_size),
         "score": lambda: score_task(
-            model, tokenizer, task, published_eot=options.published_eot, batch_size=options.batch_size
+            model, tokenizer, task, published_eot=options.published_eot, batch_size=options.batch_size,
+            prefix_sharing=options.prefix_sharing,
         ),
         "sample": lambda: sample_task(
             model,
