@@ -92,7 +92,9 @@ def run_training(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
     output_dir = Path(config.output_dir)
     config.model_init_kwargs, config.push_to_hub = recipe_init_kwargs, push
     recipe = resolved_recipe(run_args, config, model_args)
-    write_text_atomic(output_dir / RECIPE_FILE, yaml.safe_dump(recipe, sort_keys=True))
+    main_process = trainer.is_world_process_zero()  # under accelerate, one rank writes the run files
+    if main_process:
+        write_text_atomic(output_dir / RECIPE_FILE, yaml.safe_dump(recipe, sort_keys=True))
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     refs = [len(ids) for ids in trainer.train_dataset["completion_ids"]]
     summary = {
@@ -114,8 +116,9 @@ def run_training(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
         "machine": platform.platform(),
         "log_history": trainer.state.log_history,
     }
-    write_json_atomic(output_dir / SUMMARY_FILE, summary)
-    if push:
+    if main_process:
+        write_json_atomic(output_dir / SUMMARY_FILE, summary)
+    if push and main_process:
         from .hub import push_run
 
         repo_id = config.hub_model_id or output_dir.name
