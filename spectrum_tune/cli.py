@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from . import __version__
@@ -104,15 +106,24 @@ def _cmd_demo(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {
+def _lazy(module: str, function: str) -> Callable[[list[str]], int]:
+    """A command implemented in another module, imported only when it runs (keeps start-up fast)."""
+
+    def run(argv: list[str]) -> int:
+        return getattr(importlib.import_module(module, __package__), function)(argv)
+
+    return run
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": _cmd_train,
     "demo": _cmd_demo,
     "validate": _cmd_validate,
     "tiny-model": _cmd_tiny_model,
-    "eval": lambda argv: __import__("spectrum_tune.harness.cli", fromlist=["*"]).cmd_eval(argv),
-    "compare": lambda argv: __import__("spectrum_tune.harness.cli", fromlist=["*"]).cmd_compare(argv),
-    "push": lambda argv: __import__("spectrum_tune.hub", fromlist=["*"]).cmd_push(argv),
-    "data-report": lambda argv: __import__("spectrum_tune.datareport", fromlist=["*"]).cmd_data_report(argv),
+    "eval": _lazy(".harness.cli", "cmd_eval"),
+    "compare": _lazy(".harness.cli", "cmd_compare"),
+    "push": _lazy(".hub", "cmd_push"),
+    "data-report": _lazy(".datareport", "cmd_data_report"),
 }
 
 
