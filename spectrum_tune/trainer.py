@@ -109,6 +109,8 @@ class SpectrumConfig(SFTConfig):
             # TRL turns bf16 on by default, which fails on machines without bf16 support (CPU-only
             # runs, older GPUs); the same recipe should run on both, so fall back to fp32 there.
             self.bf16 = False
+        if not torch.cuda.is_available():
+            self.dataloader_pin_memory = False  # pinning needs an accelerator; torch warns otherwise
         super().__post_init__()
         if self.spectrum_alpha < 0 or self.spectrum_beta < 0:
             raise ValueError("spectrum_alpha and spectrum_beta must be >= 0")
