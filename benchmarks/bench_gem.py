@@ -46,18 +46,11 @@ def _rows(config: dict, vocab: int) -> list[dict]:
 def worker(config: dict) -> dict:
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from benchmarks.common import median_seconds, peak_rss_mib, random_llama
+    from benchmarks.common import bench_model, median_seconds, peak_rss_mib
     from spectrum_tune import SpectrumConfig, SpectrumTrainer
-    from spectrum_tune.tiny import tiny_model_path
 
-    torch.set_num_threads(config["threads"])
-    path = tiny_model_path()
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    size = MODELS[config["model"]]
-    model = (AutoModelForCausalLM.from_pretrained(path) if size is None
-             else random_llama(size.get("vocab", len(tokenizer)), size["hidden"], size["layers"]))
+    model, tokenizer = bench_model(MODELS[config["model"]], config["threads"])
     # Tokens below the tokenizer's size exist in every model here (the head model's vocab is larger).
     rows = _rows(config, len(tokenizer))
     args = SpectrumConfig(

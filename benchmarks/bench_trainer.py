@@ -41,21 +41,13 @@ def _rows(config: dict, vocab: int) -> list[dict]:
 
 
 def worker(config: dict) -> dict:
-    import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from benchmarks.common import median_seconds, peak_rss_mib, peak_tensor_mib, random_llama
+    from benchmarks.common import bench_model, median_seconds, peak_rss_mib, peak_tensor_mib
     from spectrum_tune import SpectrumConfig, SpectrumTrainer
-    from spectrum_tune.tiny import tiny_model_path
 
-    torch.set_num_threads(config["threads"])
-    path = tiny_model_path()
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    size = MODELS[config["model"]]
-    model = (AutoModelForCausalLM.from_pretrained(path) if size is None
-             else random_llama(len(tokenizer), size["hidden"], size["layers"]))
+    model, tokenizer = bench_model(MODELS[config["model"]], config["threads"])
     groups = _rows(config, len(tokenizer))
     common = dict(output_dir="/tmp/bench-trainer", report_to=[], save_strategy="no", bf16=False,
                   gradient_checkpointing=False, max_length=None, learning_rate=1e-4,

@@ -24,6 +24,21 @@ def random_llama(vocab: int, hidden: int, layers: int, seed: int = 0):
     return LlamaForCausalLM(config)
 
 
+def bench_model(size: dict | None, threads: int):
+    """``(model, tokenizer)``: the tiny model, or a random Llama of ``size`` (hidden, layers and an
+    optional vocab) with the tiny model's tokenizer; torch uses ``threads`` threads."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from spectrum_tune.tiny import tiny_model_path
+
+    torch.set_num_threads(threads)
+    path = tiny_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if size is None:
+        return AutoModelForCausalLM.from_pretrained(path), tokenizer
+    return random_llama(size.get("vocab", len(tokenizer)), size["hidden"], size["layers"]), tokenizer
+
+
 def median_seconds(step: Callable[[], object], repeats: int = 5, warmup: int = 2) -> float:
     """Median wall time of ``step`` over ``repeats`` runs after ``warmup`` runs."""
     for _ in range(warmup):
