@@ -5,10 +5,10 @@ import torch
 from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
-from spectrum_tune import SpectrumConfig, SpectrumTrainer
+from spectrum_tune import SpectrumTrainer
 from spectrum_tune.trainer import SpectrumCollator
 
-from .toy import toy_model, toy_tokenizer
+from .toy import spectrum_config, toy_model, toy_tokenizer
 
 
 def _chat(text):
@@ -29,18 +29,8 @@ def tokenizer():
 
 
 def _config(tmp_path, **overrides):
-    values = dict(
-        output_dir=str(tmp_path),
-        report_to=[],
-        save_strategy="no",
-        gradient_checkpointing=False,
-        per_device_train_batch_size=3,
-        max_steps=1,
-        learning_rate=1e-3,
-        seed=0,
-    )
-    values.update(overrides)
-    return SpectrumConfig(**values)
+    return spectrum_config(tmp_path, **{"per_device_train_batch_size": 3, "max_steps": 1,
+                                        "learning_rate": 1e-3, **overrides})
 
 
 def _trainer(tokenizer, tmp_path, rows=ROWS, **overrides):

@@ -8,9 +8,11 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
-from spectrum_tune import SpectrumConfig, SpectrumTrainer
+from spectrum_tune import SpectrumTrainer
 from spectrum_tune.losses import sequence_logps
 from spectrum_tune.metrics import js_divergence
+
+from .toy import spectrum_config
 
 pytestmark = pytest.mark.slow
 
@@ -20,19 +22,8 @@ TARGET = [0.4, 0.3, 0.2, 0.1]
 
 
 def _config(tmp_path, **overrides):
-    values = dict(
-        output_dir=str(tmp_path),
-        report_to=[],
-        save_strategy="no",
-        gradient_checkpointing=False,
-        per_device_train_batch_size=1,
-        max_steps=30,
-        learning_rate=3e-3,
-        logging_steps=1,
-        seed=0,
-    )
-    values.update(overrides)
-    return SpectrumConfig(**values)
+    return spectrum_config(tmp_path, **{"per_device_train_batch_size": 1, "max_steps": 30,
+                                        "learning_rate": 3e-3, "logging_steps": 1, **overrides})
 
 
 def _train(model_dir, tmp_path, rows, peft_config=None, model=None, **overrides):
