@@ -17,6 +17,7 @@ commands:
   train       fine-tune with a recipe: --config recipes/tiny-spectrum.yaml [--key value ...]
   validate    check a data file (and, with --model, token lengths) without training
   tiny-model  build (or find in the cache) the tiny offline model and print its path
+  models      real models usable offline: fetch|path smollm2 (SmolLM2-135M-Instruct GGUF)
   demo        the end-to-end demo on the tiny model: --out runs/demo [--seeds 3] [--quick]
   eval        score accuracy and spread: --model M --tasks spread ... [--mode sample|score|both] --out DIR
   compare     side-by-side table and charts of eval runs: DIR_A DIR_B ... [--labels a b ...] --out DIR
@@ -84,17 +85,19 @@ def _cmd_demo(argv: list[str]) -> int:
         description="Tune the tiny model three ways (sft, iid, spectrum), evaluate on held-out tasks.",
     )
     parser.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (default 3)")
+    parser.add_argument("--seeds", type=int, help="seeds per arm (default 3; 1 for smollm2)")
     parser.add_argument("--quick", action="store_true", help="1 seed, fewer steps and samples")
     parser.add_argument("--steps", type=int, help="override every arm's max_steps")
-    parser.add_argument("--samples", type=int, help="samples per prompt in sample mode")
+    parser.add_argument("--samples", type=int, help="samples per prompt in sample mode (smollm2: 30)")
+    parser.add_argument("--model", default="tiny", choices=["tiny", "smollm2"],
+                        help="tiny (default) or SmolLM2-135M-Instruct (offline GGUF; sft and spectrum arms)")
     parser.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
     parser.add_argument("--recipes", default=None, help="folder with tiny-{sft,iid,spectrum}.yaml")
     args = parser.parse_args(argv)
     from .demo import DemoOptions, run_demo
 
     options = DemoOptions(out=args.out, seeds=args.seeds, quick=args.quick, steps=args.steps,
-                          samples=args.samples, workers=args.workers)
+                          samples=args.samples, workers=args.workers, model=args.model)
     if args.recipes:
         options.recipes_dir = Path(args.recipes)
     report = run_demo(options)
@@ -124,6 +127,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "compare": _lazy(".harness.cli", "cmd_compare"),
     "push": _lazy(".hub", "cmd_push"),
     "data-report": _lazy(".datareport", "cmd_data_report"),
+    "models": _lazy(".offline_models", "cmd_models"),
 }
 
 

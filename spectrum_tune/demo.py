@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import SpectrumError
 
-__all__ = ["ARMS", "DemoOptions", "run_demo"]
+__all__ = ["ARMS", "ARM_SETS", "DemoOptions", "run_demo"]
 
 ARMS = {
     "sft": "tiny-sft.yaml",
@@ -29,6 +29,14 @@ ARMS = {
     "iid": "tiny-iid.yaml",
     "spectrum": "tiny-spectrum.yaml",
 }
+# Which recipes each base model is tuned with. The real-model set has only the two arms that
+# carry the story (collapse under SFT, its cure); effects needing other arms report "n/a".
+ARM_SETS = {
+    "tiny": ARMS,
+    "smollm2": {"sft": "smollm2-135m-sft.yaml", "spectrum": "smollm2-135m-spectrum-lora.yaml"},
+}
+# Defaults that fit ~30 min on 2 CPU cores for the 135M model (the tiny model's are the fields').
+SMALL_BUDGET = {"smollm2": {"seeds": 1, "samples": 30}}
 SUITES = ["spread", "distribution", "accuracy", "steer"]
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +46,7 @@ class DemoOptions:
     """What ``spectrum-tune demo`` takes."""
 
     out: Path
-    seeds: int = 3
+    seeds: int | None = None  # 3 for the tiny model, SMALL_BUDGET for real ones
     quick: bool = False
     steps: int | None = None
     samples: int | None = None
@@ -46,10 +54,18 @@ class DemoOptions:
     recipes_dir: Path = field(default_factory=lambda: REPO_ROOT / "recipes")
     tasks: list[str] = field(default_factory=lambda: list(SUITES))
     progress: bool = True
+    model: str = "tiny"  # a key of ARM_SETS
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         self.recipes_dir = Path(self.recipes_dir)
+        if self.model not in ARM_SETS:
+            raise SpectrumError(f"unknown demo model '{self.model}' (known: {', '.join(ARM_SETS)})")
+        budget = SMALL_BUDGET.get(self.model, {})
+        if self.seeds is None:
+            self.seeds = budget.get("seeds", 3)
+        if self.samples is None:
+            self.samples = budget.get("samples")
         if self.quick:
             self.seeds = 1
         if self.seeds < 1 or self.workers < 1:
@@ -78,11 +94,11 @@ def _train_arm(recipe: str, output_dir: str, seed: int, steps: int | None) -> di
 
 
 def _evaluate(model: str, adapter: str | None, out: str, tasks: list[str], seed: int,
-              samples: int | None) -> str:
+              samples: int | None, gguf_file: str | None = None) -> str:
     from .harness.runner import EvalOptions, run_eval
 
-    run_eval(EvalOptions(model=model, adapter=adapter, tasks=tasks, out=Path(out), mode="both",
-                         seed=seed, samples=samples, split="heldout", progress=False))
+    run_eval(EvalOptions(model=model, adapter=adapter, gguf_file=gguf_file, tasks=tasks, out=Path(out),
+                         mode="both", seed=seed, samples=samples, split="heldout", progress=False))
     return out
 
 
@@ -102,26 +118,34 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     from .tiny import tiny_model_path
 
     started = time.perf_counter()
-    for recipe in ARMS.values():
+    arms = ARM_SETS[options.model]
+    for recipe in arms.values():
         if not (options.recipes_dir / recipe).is_file():
             raise SpectrumError(f"demo recipe '{options.recipes_dir / recipe}' does not exist")
-    base = str(tiny_model_path(progress=options.progress))
+    gguf_file = None
+    if options.model == "tiny":
+        base = str(tiny_model_path(progress=options.progress))
+    else:
+        from .offline_models import fetch_model
+
+        directory, gguf_file = fetch_model(options.model)
+        base = str(directory)
     built = time.perf_counter()
     steps = options.steps if options.steps is not None else (60 if options.quick else None)
     samples = options.samples if options.samples is not None else (50 if options.quick else None)
     seeds = list(range(options.seeds))
-    runs = {arm: {seed: options.out / arm / f"seed-{seed}" for seed in seeds} for arm in ["base", *ARMS]}
+    runs = {arm: {seed: options.out / arm / f"seed-{seed}" for seed in seeds} for arm in ["base", *arms]}
 
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(options.workers, mp_context=context, initializer=_init_worker) as executor:
-        pairs = [(arm, seed) for seed in seeds for arm in ARMS]
-        train_jobs = [(_train_arm, str(options.recipes_dir / ARMS[arm]), str(runs[arm][seed]), seed, steps)
+        pairs = [(arm, seed) for seed in seeds for arm in arms]
+        train_jobs = [(_train_arm, str(options.recipes_dir / arms[arm]), str(runs[arm][seed]), seed, steps)
                       for arm, seed in pairs]
         training = dict(zip((f"{arm}/seed-{seed}" for arm, seed in pairs),
                             _run_jobs(executor, train_jobs, "training arms", options.progress), strict=True))
         trained = time.perf_counter()
         eval_jobs = [(_evaluate, base, None if arm == "base" else str(runs[arm][seed]),
-                      str(runs[arm][seed] / "eval"), options.tasks, seed, samples)
+                      str(runs[arm][seed] / "eval"), options.tasks, seed, samples, gguf_file)
                      for seed in seeds for arm in runs]
         _run_jobs(executor, eval_jobs, "evaluating", options.progress)
     evaluated = time.perf_counter()
@@ -133,6 +157,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         "total": round(evaluated - started, 1),
     }
     settings = {"seeds": len(seeds), "quick": options.quick, "steps": steps, "samples": samples,
-                "tasks": options.tasks, "workers": options.workers}
+                "tasks": options.tasks, "workers": options.workers, "model": options.model,
+                "recipes": dict(arms), "gguf_file": gguf_file}
     return write_demo_report(options.out, runs, base_model=base, timings=timings, training=training,
                              settings=settings)

@@ -1,7 +1,9 @@
 """Model and tokenizer loading through the normal ``from_pretrained`` path, with clear errors.
 
-A name is a local directory, a Hub id, or the alias ``spectrum-tune/tiny`` for the tiny
-offline model (built and cached on first use). GGUF checkpoints load with ``gguf_file``.
+A name is a local directory, a Hub id, the alias ``spectrum-tune/tiny`` for the tiny
+offline model (built and cached on first use), or ``spectrum-tune/smollm2`` for the installed
+SmolLM2-135M-Instruct GGUF directory (``spectrum-tune models fetch smollm2``). GGUF
+checkpoints load with ``gguf_file``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from typing import Any
 
 from .errors import SpectrumError
 
-__all__ = ["TINY_ALIAS", "load_model", "load_tokenizer", "resolve_model_path"]
+__all__ = ["SMOLLM2_ALIAS", "TINY_ALIAS", "load_model", "load_tokenizer", "resolve_model_path"]
 
 TINY_ALIAS = "spectrum-tune/tiny"
+SMOLLM2_ALIAS = "spectrum-tune/smollm2"  # offline SmolLM2-135M-Instruct (see offline_models)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -24,6 +27,10 @@ def resolve_model_path(name_or_path: str) -> str:
         from .tiny import tiny_model_path
 
         return str(tiny_model_path())
+    if name_or_path == SMOLLM2_ALIAS:  # the GGUF file's directory; gguf_file names the file
+        from .offline_models import model_location
+
+        return str(model_location("smollm2")[0])
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -73,6 +80,12 @@ def load_model(
         model = AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file, **kwargs)
     except (OSError, ValueError) as error:
         raise _load_error(name_or_path, error) from error
+    if gguf_file is not None and getattr(model, "hf_quantizer", None) is not None:
+        # GGUF weights are dequantized to ordinary float tensors on load; the quantizer left on the
+        # model is only a marker, and Trainer refuses to train any model that carries it.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        model.config.quantization_config = None
     if adapter is not None:
         from peft import PeftModel
 
