@@ -18,7 +18,7 @@ commands:
   validate    check a data file (and, with --model, token lengths) without training
   tiny-model  build (or find in the cache) the tiny offline model and print its path
   models      real models usable offline: fetch|path smollm2 (SmolLM2-135M-Instruct GGUF)
-  demo        the end-to-end demo on the tiny model: --out runs/demo [--seeds 3] [--quick]
+  demo        the end-to-end demo: --out runs/demo [--seeds 3] [--quick] [--model tiny|smollm2]
   eval        score accuracy and spread: --model M --tasks spread ... [--mode sample|score|both] --out DIR
   compare     side-by-side table and charts of eval runs: DIR_A DIR_B ... [--labels a b ...] --out DIR
   data-report diversity of a training set: DATA [--model M] [--select N] [--text-field F] --out DIR
@@ -82,7 +82,8 @@ def _cmd_tiny_model(argv: list[str]) -> int:
 def _cmd_demo(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="spectrum-tune demo",
-        description="Tune the tiny model three ways (sft, iid, spectrum), evaluate on held-out tasks.",
+        description="Tune a base model several ways from the same prompts (tiny: sft, gem, iid, spectrum; "
+        "smollm2: sft, spectrum) and evaluate base and arms on held-out tasks.",
     )
     parser.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
     parser.add_argument("--seeds", type=int, help="seeds per arm (default 3; 1 for smollm2)")
