@@ -21,8 +21,6 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
-import sys
 
 MODELS = {
     "tiny": None,
@@ -84,9 +82,9 @@ def worker(config: dict) -> dict:
 
 
 def run(config: dict) -> dict:
-    command = [sys.executable, "-m", "benchmarks.bench_gem", "--worker", json.dumps(config)]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    from benchmarks.common import run_worker
+
+    return run_worker("benchmarks.bench_gem", config)
 
 
 def main() -> None:

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
-import sys
 
 MODELS = {"tiny": None, "50m": {"hidden": 768, "layers": 8}}
 
@@ -88,9 +86,9 @@ def worker(config: dict) -> dict:
 
 
 def run(config: dict) -> dict:
-    command = [sys.executable, "-m", "benchmarks.bench_trainer", "--worker", json.dumps(config)]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    from benchmarks.common import run_worker
+
+    return run_worker("benchmarks.bench_trainer", config)
 
 
 def main() -> None:

@@ -39,6 +39,18 @@ def bench_model(size: dict | None, threads: int):
     return random_llama(size.get("vocab", len(tokenizer)), size["hidden"], size["layers"]), tokenizer
 
 
+def run_worker(module: str, config: dict) -> dict:
+    """Run ``python -m module --worker CONFIG`` in a fresh process (so its peak memory is its own)
+    and return the JSON object it prints last."""
+    import json
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", module, "--worker", json.dumps(config)]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
 def median_seconds(step: Callable[[], object], repeats: int = 5, warmup: int = 2) -> float:
     """Median wall time of ``step`` over ``repeats`` runs after ``warmup`` runs."""
     for _ in range(warmup):
