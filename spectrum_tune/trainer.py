@@ -274,6 +274,25 @@ def _gem_chunk(model, backbone, head, beta, h, input_ids, attention_mask, labels
     return per_row, out.entropy.sum(), out.is_top1.float().sum(), out.log_prob.sum()
 
 
+def _run_chunks(score: Any, shared: tuple, tensors: list[torch.Tensor], size: int) -> list[tuple]:
+    """``score(*shared, *chunk)`` on consecutive chunks of ``size`` rows of ``tensors``.
+
+    With more than one chunk and grad enabled, each chunk runs under non-reentrant activation
+    checkpointing: the forward keeps no activations and backward recomputes one chunk at a time
+    with its exact upstream gradient (the two-pass algorithm), so memory does not grow with rows.
+    """
+    total = tensors[0].size(0)
+    two_pass = total > size and torch.is_grad_enabled()
+    parts = []
+    for start in range(0, total, size):
+        chunk = [tensor[start : start + size] for tensor in tensors]
+        if two_pass:
+            parts.append(checkpoint(score, *shared, *chunk, use_reentrant=False))
+        else:
+            parts.append(score(*shared, *chunk))
+    return parts
+
+
 class SpectrumTrainer(SFTTrainer):
     """`trl.SFTTrainer` for multi-reference groups with the spectrum loss (see `SpectrumConfig`).
 
@@ -344,17 +363,10 @@ class SpectrumTrainer(SFTTrainer):
     # -- loss ---------------------------------------------------------------------------------
 
     def _sequence_logps(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Log-prob of every sequence in the batch, forwarded in chunks of `spectrum_chunk_size`.
-
-        With more than one chunk and grad enabled, each chunk runs under non-reentrant
-        activation checkpointing: the forward keeps no activations, and backward recomputes
-        one chunk at a time with the exact upstream gradient dL/ds_k. That is the two-pass
-        algorithm of DESIGN.md, with autograd supplying the coefficients. With prefix sharing
-        the prompts are encoded once and each chunk runs its continuations on their cache.
+        """Log-prob of every sequence in the batch, forwarded in chunks of `spectrum_chunk_size`
+        (two-pass when there are several, see :func:`_run_chunks`). With prefix sharing the
+        prompts are encoded once and each chunk runs its continuations on their cache.
         """
-        size = self.args.spectrum_chunk_size
-        total = inputs["input_ids"].size(0)
-        two_pass = total > size and torch.is_grad_enabled()
         if "prefix_ids" in inputs:
             layers = encode_prompts(model, inputs["prefix_ids"], inputs["prefix_mask"])
             score, keys = _score_continuations, ("group_index", "cont_ids", "cont_mask", "cont_labels")
@@ -362,13 +374,7 @@ class SpectrumTrainer(SFTTrainer):
         else:
             score, keys = _score_full_sequences, ("input_ids", "attention_mask", "labels")
             shared = (model,)
-        parts = []
-        for start in range(0, total, size):
-            chunk = [inputs[key][start : start + size] for key in keys]
-            if two_pass:
-                parts.append(checkpoint(score, *shared, *chunk, use_reentrant=False))
-            else:
-                parts.append(score(*shared, *chunk))
+        parts = _run_chunks(score, shared, [inputs[key] for key in keys], self.args.spectrum_chunk_size)
         logps = torch.cat([part[0] for part in parts])
         entropy = torch.stack([part[1] for part in parts]).sum()
         top1 = torch.stack([part[2] for part in parts]).sum()
@@ -397,17 +403,9 @@ class SpectrumTrainer(SFTTrainer):
             shared = (model, unwrapped.base_model, unwrapped.get_output_embeddings(), self.args.gem_beta,
                       self.args.gem_h)
             index = rows.nonzero()[:, 0]
-            size = self.args.spectrum_chunk_size
-            two_pass = len(index) > size and torch.is_grad_enabled()
-            parts = []
+            tensors = [inputs[key][index] for key in ("input_ids", "attention_mask", "labels")]
             with self.accelerator.autocast():  # the head runs outside the model's autocast-wrapped forward
-                for start in range(0, len(index), size):
-                    chunk = [inputs[key][index[start : start + size]]
-                             for key in ("input_ids", "attention_mask", "labels")]
-                    if two_pass:
-                        parts.append(checkpoint(_gem_chunk, *shared, *chunk, use_reentrant=False))
-                    else:
-                        parts.append(_gem_chunk(*shared, *chunk))
+                parts = _run_chunks(_gem_chunk, shared, tensors, self.args.spectrum_chunk_size)
             per_group = per_group.index_add(0, inputs["group_index"][index], torch.cat([p[0] for p in parts]))
             entropy_sum = entropy_sum + sum(p[1] for p in parts)
             top1_sum = top1_sum + sum(p[2] for p in parts)
