@@ -3,7 +3,7 @@
     python -m benchmarks.bench_eval_modes [--tasks eval/spread/numbers_heldout_new_widths.yaml ...]
                                           [--samples 100] [--threads 1]
 
-Default: the held-out numbers tasks of eval/spread on the tiny model (spectrum_tune.tiny). Sample
+Default: the held-out numbers tasks of eval/spread on the tiny model (spectrum_tune.world). Sample
 mode draws N samples per item (the harness default, N = 100); score mode computes the exact
 log-prob of every listed valid output once. Both run in this process on the same loaded model;
 time = median wall seconds of the whole task list over --repeats runs. Prints a SUMMARY line with
@@ -35,11 +35,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from spectrum_tune.harness.runner import load_for_eval
-    from spectrum_tune.harness.sample import sample_task
-    from spectrum_tune.harness.score import score_task
-    from spectrum_tune.harness.tasks import resolve_tasks
-    from spectrum_tune.tiny import tiny_model_path
+    from spectrum_tune.evaluation.runner import load_for_eval
+    from spectrum_tune.evaluation.sample import sample_task
+    from spectrum_tune.evaluation.score import score_task
+    from spectrum_tune.evaluation.tasks import resolve_tasks
+    from spectrum_tune.world import tiny_model_path
 
     tasks = resolve_tasks(args.tasks)
     model, tokenizer = load_for_eval(str(tiny_model_path()))

@@ -14,7 +14,7 @@ import platform
 import torch
 
 from benchmarks.common import median_seconds, random_llama
-from spectrum_tune.trainer import SpectrumCollator
+from spectrum_tune.training.collator import SpectrumCollator
 
 
 def make_groups(prompt_len: int, output_len: int, k: int, groups: int, vocab: int, seed: int = 0):
@@ -45,8 +45,8 @@ def main() -> None:
     from transformers.trainer_utils import set_seed
     from trl.trainer.utils import add_fused_lm_head
 
-    from spectrum_tune.losses import spectrum_loss_per_group
-    from spectrum_tune.trainer import SpectrumTrainer
+    from spectrum_tune.training.losses import spectrum_loss_per_group
+    from spectrum_tune.training.trainer import SpectrumTrainer
 
     set_seed(0)
     model = random_llama(args.vocab, args.hidden, args.layers)

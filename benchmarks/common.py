@@ -29,7 +29,7 @@ def bench_model(size: dict | None, threads: int):
     optional vocab) with the tiny model's tokenizer; torch uses ``threads`` threads."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from spectrum_tune.tiny import tiny_model_path
+    from spectrum_tune.world import tiny_model_path
 
     torch.set_num_threads(threads)
     path = tiny_model_path()

@@ -19,11 +19,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from spectrum_tune.demo import ARMS  # noqa: E402
-from spectrum_tune.harness.runner import EvalOptions, run_eval  # noqa: E402
-from spectrum_tune.recipe import parse_train_args  # noqa: E402
-from spectrum_tune.tiny import tiny_model_path  # noqa: E402
-from spectrum_tune.train import run_training  # noqa: E402
+from spectrum_tune.demo.run import ARMS  # noqa: E402
+from spectrum_tune.evaluation.runner import EvalOptions, run_eval  # noqa: E402
+from spectrum_tune.training.recipe import parse_train_args  # noqa: E402
+from spectrum_tune.training.train import run_training  # noqa: E402
+from spectrum_tune.world import tiny_model_path  # noqa: E402
 
 
 def main() -> None:

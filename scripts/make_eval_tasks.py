@@ -1,4 +1,4 @@
-"""Generate the tiny world's eval suites from spectrum_tune/world.py and data/tiny/splits.yaml.
+"""Generate the tiny world's eval suites from spectrum_tune/world/facts.py and data/tiny/splits.yaml.
 
     python scripts/make_eval_tasks.py      # rewrites the generated files under eval/
 
@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import make_tiny_data as tiny_data
 
-from spectrum_tune import world
 from spectrum_tune.io import write_text_atomic
+from spectrum_tune.world import facts as world
 
 ROOT = tiny_data.ROOT
 EVAL = ROOT / "eval"

@@ -26,7 +26,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from spectrum_tune import world  # noqa: E402
+from spectrum_tune.world import facts as world  # noqa: E402
 
 DATA = ROOT / "data" / "tiny"
 

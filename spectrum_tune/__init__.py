@@ -12,17 +12,17 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "SpectrumConfig": "trainer",
-    "SpectrumTrainer": "trainer",
-    "SpectrumCollator": "trainer",
-    "spectrum_loss": "losses",
-    "spectrum_loss_per_group": "losses",
-    "spectrum_coefficients": "losses",
-    "sequence_logps": "losses",
-    "load_multiref": "data",
-    "DataError": "data",
-    "tokenize_group": "data",
+_LAZY = {  # public name -> the module (under this package) that defines it
+    "SpectrumConfig": "training.config",
+    "SpectrumTrainer": "training.trainer",
+    "SpectrumCollator": "training.collator",
+    "spectrum_loss": "training.losses",
+    "spectrum_loss_per_group": "training.losses",
+    "spectrum_coefficients": "training.losses",
+    "sequence_logps": "training.losses",
+    "load_multiref": "training.data",
+    "DataError": "training.data",
+    "tokenize_group": "training.tokenize",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from spectrum_tune.tiny import tiny_model_path
+from spectrum_tune.world import tiny_model_path
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,7 @@
+"""``python -m spectrum_tune.cli``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

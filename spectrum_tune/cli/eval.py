@@ -1,0 +1,81 @@
+"""``spectrum-tune eval``: score accuracy and output spread of a model on task suites."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["EVAL_USAGE", "main"]
+
+EVAL_USAGE = (
+    "spectrum-tune eval --model PATH_OR_NAME [--adapter PATH] [--gguf_file F] --tasks SUITE_OR_FILE... "
+    "[--mode sample|score|both] [--samples N] [--seed S] [--batch_size B] [--split heldout|tuned|all] "
+    "[--published_eot] [--no_prefix_sharing] --out DIR"
+)
+
+
+def _eval_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spectrum-tune eval",
+        usage=EVAL_USAGE,
+        description="Score accuracy and output spread on task suites (eval/spread, eval/distribution, "
+        "eval/accuracy, eval/steer) or task files; writes results.json, report.md and plots/. "
+        "Steer tasks (in-context NLL) are scored in every mode.",
+    )
+    parser.add_argument("--model", required=True, help="model directory, Hub id, or spectrum-tune/tiny")
+    parser.add_argument("--adapter", help="PEFT adapter directory to apply on top of --model")
+    parser.add_argument("--gguf_file", help="GGUF file inside the --model directory")
+    parser.add_argument(
+        "--tasks", nargs="+", required=True, help="suite names (spread, ...) or task YAML files"
+    )
+    parser.add_argument("--mode", choices=("sample", "score", "both"), default="both")
+    parser.add_argument("--samples", type=int, help="samples per item (overrides every task's 'samples')")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch_size", type=int, default=64, help="sequences per forward / generate call")
+    parser.add_argument("--split", choices=("heldout", "tuned", "all"), default="all")
+    parser.add_argument(
+        "--published_eot",
+        action="store_true",
+        help="score mode: leave the end-of-turn token unscored, as the published Spectrum Tuning eval does",
+    )
+    parser.add_argument(
+        "--no_prefix_sharing",
+        action="store_true",
+        help="score mode: forward every reference as a full sequence instead of encoding each prompt "
+        "once and reusing its key/value cache (same log-probs; for debugging and timing)",
+    )
+    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
+    parser.add_argument("--out", required=True, type=Path, help="output directory")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """Run an eval; exit status 1 if any task failed (its error is in results.json)."""
+    from ..evaluation.runner import EvalOptions, run_eval
+
+    args = _eval_parser().parse_args(argv)
+    results = run_eval(
+        EvalOptions(
+            model=args.model,
+            adapter=args.adapter,
+            gguf_file=args.gguf_file,
+            tasks=args.tasks,
+            mode=args.mode,
+            samples=args.samples,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            split=args.split,
+            published_eot=args.published_eot,
+            progress=not args.no_progress,
+            prefix_sharing=not args.no_prefix_sharing,
+            out=args.out,
+        )
+    )
+    failed = [name for name, task in results["tasks"].items() if task["status"] != "ok"]
+    print(
+        f"wrote {args.out / 'results.json'} and report.md: {len(results['tasks']) - len(failed)} task(s) ok, "
+        f"{len(failed)} failed ({results['wall_seconds']['total']:.1f} s)"
+    )
+    for name in failed:
+        print(f"failed: {name}: {results['tasks'][name]['error']}")
+    return 1 if failed else 0

@@ -1,0 +1,275 @@
+"""Run eval tasks on one model, aggregate metrics, and write ``results.json`` atomically.
+
+results.json (``schema_version`` 1)::
+
+    {"schema_version": 1, "model", "adapter", "gguf_file", "mode", "seed", "samples", "split",
+     "published_eot", "created", "wall_seconds": {"score": s, "sample": s, "steer": s, "total": s},
+     "tasks": {NAME: {"suite", "split", "kind", "description", "path", "status": "ok" | "failed",
+                      "error", "traceback" (failed only), "n_items",
+                      "metrics": {"sample": {...}, "score": {...}, "steer": {...}},
+                      "items": [{"prompt", "references", "weights",
+                                 "sample": {"metrics", "counts", "generations"},
+                                 "score": {"metrics", "logprobs", "q"}}]}},
+     # counts: normalised answer -> count over all N samples; generations: the first 10 raw
+     # samples; logprobs: s_k per reference; q: softmax(s), the renormalised valid-set distribution
+     # (steer items instead hold {"description", "n_examples", "n_heldout", "metrics", "nll": {k: [...]}})
+     "summary": {"by_suite": {SUITE: {...}}, "by_split": {SPLIT: {...}}, "overall": {...}}}
+
+Metrics are namespaced by how they were measured: ``metrics["sample"]`` (from N samples:
+validity, accuracy, coverage, yield, unique_pct, raw_unique_pct, collision(+_se), js/kl/
+reverse_kl/tv with ``_ci_low``/``_ci_high``, entropy, free-text spread), ``metrics["score"]``
+(exact log-probs: valid_mass, answer_prob/answer_logprob, js/kl/reverse_kl/tv, entropy) and
+``metrics["steer"]`` (``incontext_nll@k``). A task's metric is the mean over its items (a CI
+bound is the mean of the items' bounds: conservative for the mean). A summary entry is, per
+namespace, the mean over the ok tasks of the group plus ``n_tasks``/``n_failed``. Metrics that
+do not apply are absent; ones that are undefined (e.g. no valid sample) are ``null``.
+Steer tasks are scored (not sampled) in every mode.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import SpectrumError
+from ..io import write_json_atomic
+from .tasks import Task, resolve_tasks
+
+__all__ = ["MODES", "SCHEMA_VERSION", "EvalOptions", "load_for_eval", "run_eval", "run_task"]
+
+SCHEMA_VERSION = 1
+MODES = ("sample", "score", "both")
+NAMESPACES = ("sample", "score", "steer")
+
+
+@dataclass
+class EvalOptions:
+    """Everything ``spectrum-tune eval`` takes (see :func:`spectrum_tune.cli.eval_commands.cmd_eval`)."""
+
+    model: str
+    tasks: list[str]
+    out: Path
+    adapter: str | None = None
+    gguf_file: str | None = None
+    mode: str = "both"
+    samples: int | None = None
+    seed: int = 0
+    batch_size: int = 64
+    split: str = "all"
+    published_eot: bool = False
+    progress: bool = True
+    prefix_sharing: bool = True  # score mode: encode each prompt once for all its references
+
+
+def load_for_eval(model: str, adapter: str | None = None, gguf_file: str | None = None) -> tuple[Any, Any]:
+    """Model (eval mode) and tokenizer; any loading failure becomes a one-line SpectrumError."""
+    from ..models import load_model, load_tokenizer
+
+    try:
+        tokenizer_source = (
+            adapter if adapter and (Path(adapter) / "tokenizer_config.json").is_file() else model
+        )
+        tokenizer = load_tokenizer(
+            tokenizer_source, gguf_file=None if tokenizer_source == adapter else gguf_file
+        )
+        loaded = load_model(model, adapter=adapter, gguf_file=gguf_file)
+    except SpectrumError:
+        raise
+    except Exception as error:  # safetensors, config and PEFT errors all mean "cannot load"
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SpectrumError(f"cannot load model '{model}': {reason}") from error
+    import torch
+
+    # from_pretrained loads on the CPU; quantized models are already placed by their loader
+    if torch.cuda.is_available() and getattr(loaded, "hf_quantizer", None) is None:
+        loaded.to("cuda")
+    loaded.eval()
+    return loaded, tokenizer
+
+
+def mean_metrics(records: list[dict[str, float] | None]) -> dict[str, float]:
+    """Per-key mean over records (ignoring missing and NaN values; NaN when none is defined)."""
+    values: dict[str, list[float]] = defaultdict(list)
+    for record in records:
+        for key, value in (record or {}).items():
+            values[key].append(value)
+    means = {}
+    for key, column in values.items():
+        finite = [v for v in column if v is not None and not math.isnan(v)]
+        means[key] = float(np.mean(finite)) if finite else math.nan
+    return means
+
+
+def _items_base(task: Task) -> list[dict[str, Any]]:
+    if task.kind == "steer":
+        return [{} for _ in task.items]
+    return [
+        {"prompt": item.prompt, "references": item.references, "weights": item.weights}
+        if item.references
+        else {"prompt": item.prompt, **({"validator": item.validator.spec} if item.validator else {})}
+        for item in task.items
+    ]
+
+
+def run_task(
+    model: Any, tokenizer: Any, task: Task, options: EvalOptions, wall: dict[str, float]
+) -> dict[str, Any]:
+    """Evaluate one task in the requested mode(s); adds the time spent per mode to ``wall``."""
+    from .sample import sample_task
+    from .score import score_task
+    from .steer import steer_task
+
+    items = _items_base(task)
+    metrics: dict[str, dict[str, float]] = {}
+
+    def collect(namespace: str, records: list[dict[str, Any] | None]) -> None:
+        for item, record in zip(items, records, strict=True):
+            if record is not None:
+                item[namespace] = record
+        if any(record is not None for record in records):
+            metrics[namespace] = mean_metrics([r["metrics"] for r in records if r is not None])
+
+    runners = {
+        "steer": lambda: steer_task(model, tokenizer, task, batch_size=options.batch_size),
+        "score": lambda: score_task(
+            model, tokenizer, task, published_eot=options.published_eot, batch_size=options.batch_size,
+            prefix_sharing=options.prefix_sharing,
+        ),
+        "sample": lambda: sample_task(
+            model,
+            tokenizer,
+            task,
+            samples=options.samples,
+            seed=options.seed,
+            batch_size=options.batch_size,
+            progress=options.progress,
+        ),
+    }
+    if task.kind == "steer":
+        modes = ["steer"]  # in-context NLL is a scoring measurement, run whatever the mode
+    else:
+        modes = ["score", "sample"] if options.mode == "both" else [options.mode]
+    for mode in modes:
+        start = time.perf_counter()
+        collect(mode, runners[mode]())
+        wall[mode] += time.perf_counter() - start
+    return {**_task_header(task), "status": "ok", "metrics": metrics, "items": items}
+
+
+def _task_header(task: Task) -> dict[str, Any]:
+    return {
+        "suite": task.suite,
+        "split": task.split,
+        "kind": task.kind,
+        "description": task.description,
+        "path": str(task.path),
+        "n_items": len(task.items),
+    }
+
+
+def summarize(tasks: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Means of task metrics per suite, per split and overall (ok tasks only)."""
+    groups: dict[str, dict[str, list[dict[str, Any]]]] = {
+        "by_suite": defaultdict(list),
+        "by_split": defaultdict(list),
+    }
+    for result in tasks.values():
+        groups["by_suite"][result["suite"]].append(result)
+        groups["by_split"][result["split"]].append(result)
+
+    def block(results: list[dict[str, Any]]) -> dict[str, Any]:
+        ok = [r for r in results if r["status"] == "ok"]
+        summary: dict[str, Any] = {"n_tasks": len(results), "n_failed": len(results) - len(ok)}
+        for namespace in NAMESPACES:
+            means = mean_metrics([r["metrics"].get(namespace) for r in ok])
+            kept = {
+                k: v
+                for k, v in means.items()
+                if not k.endswith(("_ci_low", "_ci_high")) and k != "n_in_support"
+            }
+            if kept:
+                summary[namespace] = kept
+        return summary
+
+    summary = {
+        name: {key: block(results) for key, results in group.items()} for name, group in groups.items()
+    }
+    summary["overall"] = block(list(tasks.values()))
+    return summary
+
+
+def _json_safe(value: Any) -> Any:
+    """JSON has no NaN or infinity: undefined metrics are written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    return value
+
+
+def run_eval(options: EvalOptions) -> dict[str, Any]:
+    """Resolve tasks, load the model, run every task, write results.json, report.md and plots.
+
+    A task that raises is recorded as ``"status": "failed"`` with its error and the run goes on;
+    results.json is written once at the end (atomically). Returns the results.
+    """
+    if options.mode not in MODES:
+        raise SpectrumError(f"--mode must be one of {', '.join(MODES)}, got '{options.mode}'")
+    if options.samples is not None and options.samples < 1:
+        raise SpectrumError(f"--samples must be >= 1, got {options.samples}")
+    if options.batch_size < 1:
+        raise SpectrumError(f"--batch_size must be >= 1, got {options.batch_size}")
+    out = Path(options.out)
+    if out.exists() and not out.is_dir():
+        raise SpectrumError(f"--out '{out}' exists and is not a directory")
+    tasks = resolve_tasks(options.tasks, options.split)  # before loading: bad task files fail fast
+    model, tokenizer = load_for_eval(options.model, options.adapter, options.gguf_file)
+    started = time.perf_counter()
+    wall = {"score": 0.0, "sample": 0.0, "steer": 0.0}
+    results_tasks: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        try:
+            results_tasks[task.name] = run_task(model, tokenizer, task, options, wall)
+        except Exception as error:  # one broken task must not lose the others' results
+            results_tasks[task.name] = {
+                **_task_header(task),
+                "status": "failed",
+                "error": f"{type(error).__name__}: {error}",
+                "traceback": traceback.format_exc(limit=-3),
+                "metrics": {},
+                "items": [],
+            }
+    wall["total"] = time.perf_counter() - started
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "model": options.model,
+        "adapter": options.adapter,
+        "gguf_file": options.gguf_file,
+        "mode": options.mode,
+        "seed": options.seed,
+        "samples": options.samples,
+        "split": options.split,
+        "published_eot": options.published_eot,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": {key: round(value, 3) for key, value in wall.items()},
+        "tasks": results_tasks,
+        "summary": summarize(results_tasks),
+    }
+    results = _json_safe(results)
+    write_json_atomic(out / "results.json", results)
+    from .report import write_report
+
+    write_report(results, out)
+    return results

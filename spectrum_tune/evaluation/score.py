@@ -1,0 +1,155 @@
+"""Score mode: exact sequence log-probabilities of every listed reference, no sampling.
+
+Each item is tokenised exactly as training rows are (:func:`spectrum_tune.training.data.tokenize_group`:
+shared prompt, each reference followed by the end-of-turn token), batched with the trainer's
+:class:`~spectrum_tune.training.trainer.SpectrumCollator`, and scored with log-softmax in float32,
+summed with :func:`spectrum_tune.training.losses.sequence_logps`. So the numbers are the ``s_k`` the
+spectrum loss trains on.
+
+By default a batch shares each prompt across its references as training does
+(:mod:`spectrum_tune.training.prefix`): the prompts are encoded once, their key/value cache is expanded per
+reference, and only the continuations run through the model, so a long prompt (chat template,
+in-context examples) is paid once per item instead of once per reference. ``prefix_sharing=False``
+forwards every reference as a full sequence; both give the same log-probs up to float rounding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.special import softmax
+
+from ..training.losses import sequence_logps
+from ..training.prefix import continuation_inputs, encode_prompts
+from ..training.tokenize import tokenize_group
+from ..training.trainer import SpectrumCollator
+from .metrics import normalized_entropy, score_distribution_match, valid_mass
+from .tasks import Item, Task
+
+__all__ = ["group_logprobs", "score_item", "score_task", "tokenize_for_scoring"]
+
+
+def tokenize_for_scoring(item: Item, tokenizer: Any, published_eot: bool = False) -> dict[str, Any]:
+    """Tokenised group of an item's references; ``published_eot`` leaves the end-of-turn unscored.
+
+    The published Spectrum Tuning eval omits the end-of-turn token, so a prefix ("1") also
+    collects the mass of its extensions ("10", "15"); the default counts it (complete outputs).
+    """
+    group = tokenize_group(item.row, tokenizer, max_length=None)
+    if published_eot:
+        eos = tokenizer.eos_token_id
+        group["completion_mask"] = [
+            [*mask[:-1], 0] if ids and ids[-1] == eos else mask
+            for ids, mask in zip(group["completion_ids"], group["completion_mask"], strict=True)
+        ]
+    return group
+
+
+def _label_logps(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Sequence log-probs from next-token logits: gather each label token's log-prob, sum in fp32."""
+    targets = labels[:, 1:]
+    mask = targets != -100
+    # log-softmax only at scored positions: the full [N, T, V] float32 copy is what costs memory
+    scored = logits[:, :-1][mask].float().log_softmax(dim=-1)
+    per_token = torch.zeros(mask.shape, dtype=torch.float32, device=logits.device)
+    per_token[mask] = scored.gather(-1, targets[mask].unsqueeze(-1)).squeeze(-1)
+    return sequence_logps(per_token, mask).cpu()
+
+
+def _forward_logps(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Sequence log-probs of one collated batch; on the prompts' shared cache when the batch has one."""
+    device = next(model.parameters()).device
+    batch = {key: value.to(device) for key, value in batch.items()}
+    if "prefix_ids" in batch:
+        layers = encode_prompts(model, batch["prefix_ids"], batch["prefix_mask"])
+        inputs = continuation_inputs(
+            layers, batch["prefix_mask"], batch["group_index"],
+            batch["cont_ids"], batch["cont_mask"], batch["cont_labels"],
+        )
+        labels = inputs.pop("labels")
+        # the continuation's first token is the prompt's last, so logits[:, t] predicts labels[:, t + 1]
+        # exactly as in the full-sequence layout
+        return _label_logps(model(**inputs).logits, labels)
+    logits = model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+    ).logits
+    return _label_logps(logits, batch["labels"])
+
+
+@torch.no_grad()
+def group_logprobs(
+    model: Any, groups: list[dict[str, Any]], pad_token_id: int, batch_size: int = 64,
+    prefix_sharing: bool = True,
+) -> list[np.ndarray]:
+    """``log p(completion_k | prompt)`` for every completion of every tokenised group.
+
+    Groups larger than ``batch_size`` are split (the prompt is repeated per piece); pieces are
+    packed into forwards of at most ``batch_size`` sequences (continuations, with
+    ``prefix_sharing``: the batch's prompts are encoded once per batch). Returns one float64
+    array per group.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    pieces = []  # (group index, first slot, sub-group)
+    for g, group in enumerate(groups):
+        for start in range(0, len(group["completion_ids"]), batch_size):
+            stop = start + batch_size
+            sub = {key: group[key][start:stop] for key in ("completion_ids", "completion_mask", "weights")}
+            pieces.append((g, start, {"prompt_ids": group["prompt_ids"], **sub}))
+    # The collator leaves the prefix tensors out when a prompt has < 2 tokens; that batch then
+    # runs as full sequences.
+    collate = SpectrumCollator(pad_token_id, length_normalize=False, prefix_sharing=prefix_sharing)
+    results = [np.zeros(len(group["completion_ids"])) for group in groups]
+    batch: list[tuple[int, int, dict[str, Any]]] = []
+
+    def flush() -> None:
+        collated = collate([piece for _, _, piece in batch])
+        logps = _forward_logps(model, collated).double().numpy()
+        positions = zip(collated["group_index"].tolist(), collated["slot_index"].tolist(), strict=True)
+        for row, (piece, slot) in enumerate(positions):
+            g, start, _ = batch[piece]
+            results[g][start + slot] = logps[row]
+        batch.clear()
+
+    size = 0
+    for piece in pieces:
+        count = len(piece[2]["completion_ids"])
+        if batch and size + count > batch_size:
+            flush()
+            size = 0
+        batch.append(piece)
+        size += count
+    if batch:
+        flush()
+    return results
+
+
+def score_item(item: Item, logprobs: np.ndarray) -> dict[str, float]:
+    """Score-mode metrics of one item from its references' sequence log-probs."""
+    s = np.asarray(logprobs, dtype=float)
+    metrics = {"valid_mass": valid_mass(s)}
+    if item.is_closed:
+        return {**metrics, "answer_logprob": float(s[0]), "answer_prob": float(np.exp(s[0]))}
+    metrics.update(score_distribution_match(s, item.weights))
+    metrics["entropy"] = normalized_entropy(counts=softmax(s), support_size=len(s))
+    return metrics
+
+
+def score_task(
+    model: Any, tokenizer: Any, task: Task, *, published_eot: bool = False, batch_size: int = 64,
+    prefix_sharing: bool = True,
+) -> list[dict[str, Any] | None]:
+    """Per-item score records (``None`` for items without a listed valid set)."""
+    scored = [item for item in task.items if item.references]
+    groups = [tokenize_for_scoring(item, tokenizer, published_eot) for item in scored]
+    logprobs = iter(group_logprobs(model, groups, tokenizer.pad_token_id, batch_size, prefix_sharing))
+    records: list[dict[str, Any] | None] = []
+    for item in task.items:
+        if not item.references:
+            records.append(None)
+            continue
+        s = next(logprobs)
+        records.append({"metrics": score_item(item, s), "logprobs": s.tolist(), "q": softmax(s).tolist()})
+    return records

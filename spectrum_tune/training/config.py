@@ -1,0 +1,120 @@
+"""SpectrumConfig: TRL's SFTConfig plus the spectrum loss's fields, each with its help text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from trl import SFTConfig
+
+from .gem import GEM_H
+
+__all__ = ["SpectrumConfig"]
+
+
+def _bf16_available() -> bool:
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+@dataclass
+class SpectrumConfig(SFTConfig):
+    r"""
+    Configuration for [`SpectrumTrainer`]: every field of `trl.SFTConfig` plus the spectrum loss.
+
+    A training row is a *group*: one prompt with K references and target weights, so
+    `per_device_train_batch_size` counts groups, not sequences. For a group with sequence
+    log-probs `s_k` the loss is `spectrum_alpha * (-logsumexp(s)) + spectrum_beta * KL(w || softmax(s))`;
+    rows with a single reference get TRL's token-mean NLL.
+    """
+
+    spectrum_alpha: float = field(
+        default=1.0,
+        metadata={
+            "help": "Weight of the mass term -logsumexp(s): pushes probability onto the valid set (accuracy)."
+        },
+    )
+    spectrum_beta: float = field(
+        default=1.0,
+        metadata={
+            "help": "Weight of the match term KL(w || q): spreads the valid mass like the target weights "
+            "(spread). alpha = beta = 1 is the weighted multi-reference NLL up to a constant."
+        },
+    )
+    spectrum_chunk_size: int = field(
+        default=64,
+        metadata={
+            "help": "Most sequences forwarded at once. A micro-batch with more sequences is scored in chunks "
+            "with the exact two-pass gradient (all log-probs first without activations, then each chunk "
+            "recomputed with grad), so memory does not grow with the number of references."
+        },
+    )
+    spectrum_prefix_sharing: bool = field(
+        default=True,
+        metadata={
+            "help": "Encode each group's prompt once and reuse its key/value cache for all its references "
+            "(exact: same loss and gradients as K full sequences; faster when prompts are long). Not used "
+            "under gradient_checkpointing, where transformers drops the cache."
+        },
+    )
+    spectrum_length_normalize: bool = field(
+        default=True,
+        metadata={
+            "help": "Divide each group's loss by its mean completion length, so it sits on the scale of "
+            "TRL's token-mean NLL and can be mixed with plain SFT rows. If False, every row counts as "
+            "one item "
+            "and the loss is the mean of sequence-level losses."
+        },
+    )
+    spectrum_loss_type: str = field(
+        default="nll",
+        metadata={
+            "help": "Loss of the single-reference rows (K = 1): 'nll' (TRL's token NLL) or 'gem' (GEM, Li "
+            "et al. ICLR 2025: an entropy-regularised cross-entropy that keeps output diversity). "
+            "Multi-reference groups always get the spectrum loss. Evaluation reports the NLL either way, "
+            "as GEM's reference code does.",
+            "choices": ["nll", "gem"],
+        },
+    )
+    gem_beta: float = field(
+        default=0.7,
+        metadata={
+            "help": "GEM's beta in (0, 1]: 1 gives cross-entropy's gradient; lower keeps more diversity "
+            "(authors: 0.8-0.9 to fit closely, 0.6-0.7 for more diversity). For spectrum_loss_type='gem'."
+        },
+    )
+    gem_h: str = field(
+        default="linear",
+        metadata={
+            "help": "GEM's weighting function h: 'linear' or 'logsigmoid' (more adaptive; the authors find "
+            "the difference usually negligible). Used with spectrum_loss_type='gem'.",
+            "choices": list(GEM_H),
+        },
+    )
+
+    def __post_init__(self):
+        if self.bf16 is None and not self.fp16 and not _bf16_available():
+            # TRL turns bf16 on by default, which fails on machines without bf16 support (CPU-only
+            # runs, older GPUs); the same recipe should run on both, so fall back to fp32 there.
+            self.bf16 = False
+        if not torch.cuda.is_available():
+            self.dataloader_pin_memory = False  # pinning needs an accelerator; torch warns otherwise
+        super().__post_init__()
+        if self.spectrum_alpha < 0 or self.spectrum_beta < 0:
+            raise ValueError("spectrum_alpha and spectrum_beta must be >= 0")
+        if self.spectrum_alpha == 0 and self.spectrum_beta == 0:
+            raise ValueError("spectrum_alpha and spectrum_beta cannot both be 0")
+        if self.spectrum_chunk_size < 1:
+            raise ValueError("spectrum_chunk_size must be >= 1")
+        if self.spectrum_loss_type not in ("nll", "gem"):
+            raise ValueError(f"spectrum_loss_type must be 'nll' or 'gem', got {self.spectrum_loss_type!r}")
+        if not 0 < self.gem_beta <= 1:
+            raise ValueError(f"gem_beta must be in (0, 1], got {self.gem_beta}")
+        if self.gem_h not in GEM_H:
+            raise ValueError(f"gem_h must be one of {GEM_H}, got {self.gem_h!r}")
+        if self.packing or self.padding_free:
+            raise ValueError(
+                "packing and padding_free are not supported: they would split a group's references "
+                "across sequences. Set packing=False and padding_free=False."
+            )
+        if self.loss_type != "nll":
+            raise ValueError("SpectrumTrainer supports loss_type='nll' for its single-reference rows")

@@ -1,0 +1,149 @@
+"""SpectrumTrainer mechanics on a random toy model: SFT equivalence, two-pass and accumulation."""
+
+import pytest
+import torch
+from datasets import Dataset
+from trl import SFTConfig, SFTTrainer
+
+from spectrum_tune import SpectrumTrainer
+from spectrum_tune.training.trainer import SpectrumCollator
+
+from ..toy import spectrum_config, toy_model, toy_tokenizer
+
+
+def _chat(text):
+    return [{"role": "user", "content": text}]
+
+
+ROWS = [
+    {"prompt": _chat("Name a color."), "references": ["red", "green", "blue", "yellow"],
+     "weights": [0.4, 0.3, 0.2, 0.1]},
+    {"prompt": _chat("Pick a number between 1 and 3."), "references": ["1", "2", "3"]},
+    {"prompt": _chat("Pick a number between 4 and 5."), "references": ["5"]},
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return toy_tokenizer()
+
+
+def _config(tmp_path, **overrides):
+    return spectrum_config(tmp_path, **{"per_device_train_batch_size": 3, "max_steps": 1,
+                                        "learning_rate": 1e-3, **overrides})
+
+
+def _trainer(tokenizer, tmp_path, rows=ROWS, **overrides):
+    model = toy_model(tokenizer)
+    return SpectrumTrainer(
+        model, args=_config(tmp_path, **overrides), train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+    )
+
+
+def _batch(trainer, indices=None):
+    rows = [trainer.train_dataset[i] for i in (indices or range(len(trainer.train_dataset)))]
+    return trainer.data_collator(rows)
+
+
+def _grads(model):
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_single_reference_rows_match_sft_trainer_loss(tokenizer, tmp_path):
+    single = [{"prompt": r["prompt"], "references": [r["references"][0]]} for r in ROWS]
+    spectrum = _trainer(tokenizer, tmp_path / "a", rows=single)
+    spectrum.model.train()
+    loss = spectrum.compute_loss(spectrum.model, _batch(spectrum))
+
+    sft_rows = [
+        {"prompt": r["prompt"], "completion": [{"role": "assistant", "content": r["references"][0]}]}
+        for r in ROWS
+    ]
+    sft = SFTTrainer(
+        toy_model(tokenizer),
+        args=SFTConfig(
+            output_dir=str(tmp_path / "b"), report_to=[], bf16=False, gradient_checkpointing=False
+        ),
+        train_dataset=Dataset.from_list(sft_rows),
+        processing_class=tokenizer,
+    )
+    sft.model.train()
+    batch = sft.data_collator([sft.train_dataset[i] for i in range(3)])
+    # TRL's chat completion ends "<|im_end|>\n"; the spectrum loss stops at the end-of-turn
+    # token (the distribution is over complete outputs), so drop the trailing newline label.
+    newline = tokenizer.convert_tokens_to_ids("Ċ")
+    batch["labels"][batch["labels"] == newline] = -100
+    expected = sft.compute_loss(sft.model, batch)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_two_pass_chunks_give_the_single_pass_gradient(tokenizer, tmp_path):
+    losses, grads = [], []
+    for chunk in (64, 2):
+        trainer = _trainer(tokenizer, tmp_path / str(chunk), spectrum_chunk_size=chunk)
+        trainer.model.train()
+        loss = trainer.compute_loss(trainer.model, _batch(trainer))
+        loss.backward()
+        losses.append(loss.item())
+        grads.append(_grads(trainer.model))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    assert grads[0].keys() == grads[1].keys()
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
+@pytest.mark.parametrize("chunk", [64, 3])
+def test_prefix_sharing_gives_the_naive_loss_and_gradient(tokenizer, tmp_path, chunk):
+    results = []
+    for sharing in (False, True):
+        trainer = _trainer(tokenizer, tmp_path / f"{sharing}", spectrum_prefix_sharing=sharing,
+                           spectrum_chunk_size=chunk)
+        trainer.model.train()
+        batch = _batch(trainer)
+        assert ("prefix_ids" in batch) == sharing
+        loss = trainer.compute_loss(trainer.model, batch)
+        loss.backward()
+        results.append((loss.item(), _grads(trainer.model)))
+    (naive_loss, naive_grads), (shared_loss, shared_grads) = results
+    assert shared_loss == pytest.approx(naive_loss, rel=1e-5)
+    for name, grad in naive_grads.items():
+        torch.testing.assert_close(shared_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_gradient_accumulation_matches_one_big_batch(tokenizer, tmp_path):
+    trainer = _trainer(tokenizer, tmp_path / "ga")
+    trainer.model.train()
+    full = _batch(trainer)
+    trainer.compute_loss(trainer.model, full).backward()
+    reference = _grads(trainer.model)
+    trainer.model.zero_grad()
+    parts = [_batch(trainer, [0]), _batch(trainer, [1, 2])]
+    count = trainer._get_num_items_in_batch(parts, torch.device("cpu"))
+    assert count.item() == pytest.approx(full["loss_denominator"].sum().item())
+    for part in parts:
+        trainer.compute_loss(trainer.model, part, num_items_in_batch=count).backward()
+    for name, grad in reference.items():
+        torch.testing.assert_close(trainer.model.get_parameter(name).grad, grad, rtol=1e-5, atol=1e-7)
+
+
+def test_collator_keeps_groups_whole(tokenizer, tmp_path):
+    trainer = _trainer(tokenizer, tmp_path / "c")
+    batch = _batch(trainer)
+    assert batch["group_index"].tolist() == [0, 0, 0, 0, 1, 1, 1, 2]
+    assert batch["num_refs"].tolist() == [4, 3, 1]
+    assert batch["weights"][1, :3].tolist() == pytest.approx([1 / 3] * 3)
+    # a group's denominator is its mean number of loss tokens (reference + end-of-turn)
+    for g, row in enumerate(trainer.train_dataset):
+        lengths = [sum(mask) for mask in row["completion_mask"]]
+        assert batch["loss_denominator"][g].item() == pytest.approx(sum(lengths) / len(lengths))
+    assert isinstance(trainer.data_collator, SpectrumCollator)
+
+
+def test_config_rejects_packing_and_bad_weights(tmp_path):
+    with pytest.raises(ValueError, match="packing"):
+        _config(tmp_path, packing=True)
+    with pytest.raises(ValueError, match=">= 0"):
+        _config(tmp_path, spectrum_beta=-1.0)
+    with pytest.raises(ValueError, match="chunk_size"):
+        _config(tmp_path, spectrum_chunk_size=0)
