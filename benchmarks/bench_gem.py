@@ -29,7 +29,8 @@ MODELS = {
 }
 
 
-def _rows(config: dict, vocab: int) -> list[dict]:
+def single_reference_rows(config: dict, vocab: int) -> list[dict]:
+    """G rows of a P-token prompt and one R-token reference ending in id 2."""
     import torch
 
     generator = torch.Generator().manual_seed(0)
@@ -41,37 +42,36 @@ def _rows(config: dict, vocab: int) -> list[dict]:
     ]
 
 
-def worker(config: dict) -> dict:
-    import torch
+def build_trainer(arm: str, model, tokenizer, rows: list[dict], *, h: str = "linear", bf16: bool = False):
+    """SpectrumTrainer on single-reference rows: "nll" (fused CE head, prefix sharing), "nll-naive"
+    (full sequences, the same forward as GEM) or "gem"; one batch holds every row."""
     from datasets import Dataset
 
-    from benchmarks.common import bench_model, median_seconds, peak_rss_mib
     from spectrum_tune import SpectrumConfig, SpectrumTrainer
+
+    args = SpectrumConfig(
+        output_dir="/tmp/bench-gem", report_to=[], save_strategy="no", bf16=bf16,
+        gradient_checkpointing=False, max_length=None, learning_rate=1e-4,
+        per_device_train_batch_size=len(rows), spectrum_loss_type="gem" if arm == "gem" else "nll",
+        spectrum_prefix_sharing=arm == "nll", gem_beta=0.7, gem_h=h,
+    )
+    return SpectrumTrainer(model, args=args, train_dataset=Dataset.from_list(rows),
+                           processing_class=tokenizer)
+
+
+def worker(config: dict) -> dict:
+    import torch
+
+    from benchmarks.common import bench_model, median_seconds, peak_rss_mib, training_step_fn
 
     model, tokenizer = bench_model(MODELS[config["model"]], config["threads"])
     # Tokens below the tokenizer's size exist in every model here (the head model's vocab is larger).
-    rows = _rows(config, len(tokenizer))
-    args = SpectrumConfig(
-        output_dir="/tmp/bench-gem", report_to=[], save_strategy="no", bf16=False,
-        gradient_checkpointing=False, max_length=None, learning_rate=1e-4,
-        per_device_train_batch_size=len(rows), spectrum_loss_type="gem" if config["arm"] == "gem" else "nll",
-        spectrum_prefix_sharing=config["arm"] == "nll", gem_beta=0.7, gem_h=config["h"],
-    )
-    trainer = SpectrumTrainer(model, args=args, train_dataset=Dataset.from_list(rows),
-                              processing_class=tokenizer)
-    examples = [trainer.train_dataset[i] for i in range(len(rows))]
-    batch = trainer._prepare_inputs(trainer.data_collator(examples))
-    trainer.create_optimizer_and_scheduler(num_training_steps=100)
-    trainer.current_gradient_accumulation_steps = 1  # set by train(); the steps here run outside it
-    trainer.model.train()
+    rows = single_reference_rows(config, len(tokenizer))
+    trainer = build_trainer(config["arm"], model, tokenizer, rows, h=config["h"])
+    step = training_step_fn(trainer, len(rows))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     before = peak_rss_mib()
-
-    def step() -> None:
-        trainer.training_step(trainer.model, dict(batch))
-        trainer.optimizer.step()
-        trainer.optimizer.zero_grad(set_to_none=True)
 
     seconds = median_seconds(step, repeats=config["repeats"])
     memory = (torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available()

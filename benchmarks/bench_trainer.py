@@ -25,7 +25,8 @@ import platform
 MODELS = {"tiny": None, "50m": {"hidden": 768, "layers": 8}}
 
 
-def _rows(config: dict, vocab: int) -> list[dict]:
+def token_groups(config: dict, vocab: int) -> list[dict]:
+    """G random groups: a P-token prompt and K references of R tokens, each ending in id 2."""
     import torch
 
     generator = torch.Generator().manual_seed(0)
@@ -38,45 +39,45 @@ def _rows(config: dict, vocab: int) -> list[dict]:
     return groups
 
 
-def worker(config: dict) -> dict:
+def build_trainer(arm: str, model, tokenizer, groups: list[dict], *, chunk: int = 64, bf16: bool = False,
+                  peft_config=None):
+    """``(trainer, rows)`` for one arm on the same token groups: "sft" is trl.SFTTrainer on the K x G
+    flattened sequences, "spectrum-naive" / "spectrum" SpectrumTrainer without / with prefix sharing;
+    one batch holds every row."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from benchmarks.common import bench_model, median_seconds, peak_rss_mib, peak_tensor_mib
     from spectrum_tune import SpectrumConfig, SpectrumTrainer
 
-    model, tokenizer = bench_model(MODELS[config["model"]], config["threads"])
-    groups = _rows(config, len(tokenizer))
-    common = dict(output_dir="/tmp/bench-trainer", report_to=[], save_strategy="no", bf16=False,
-                  gradient_checkpointing=False, max_length=None, learning_rate=1e-4,
-                  spectrum_chunk_size=config["chunk"])
-    if config["arm"] == "sft":
-        common.pop("spectrum_chunk_size")
+    common = dict(output_dir="/tmp/bench-trainer", report_to=[], save_strategy="no", bf16=bf16,
+                  gradient_checkpointing=False, max_length=None, learning_rate=1e-4)
+    if arm == "sft":
         rows = [
             {"input_ids": g["prompt_ids"] + c, "completion_mask": [0] * len(g["prompt_ids"]) + [1] * len(c)}
             for g in groups
             for c in g["completion_ids"]
         ]
         trainer = SFTTrainer(model, args=SFTConfig(per_device_train_batch_size=len(rows), **common),
-                             train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
-    else:
-        rows = [{**g, "completion_mask": [[1] * len(c) for c in g["completion_ids"]],
-                 "weights": [1.0 / len(g["completion_ids"])] * len(g["completion_ids"])} for g in groups]
-        trainer = SpectrumTrainer(
-            model, args=SpectrumConfig(per_device_train_batch_size=len(rows),
-                                       spectrum_prefix_sharing=config["arm"] == "spectrum", **common),
-            train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
-    examples = [trainer.train_dataset[i] for i in range(len(rows))]
-    batch = trainer._prepare_inputs(trainer.data_collator(examples))
-    trainer.create_optimizer_and_scheduler(num_training_steps=100)
-    trainer.current_gradient_accumulation_steps = 1  # set by train(); the steps here run outside it
-    trainer.model.train()
-    before = peak_rss_mib()
+                             train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
+                             peft_config=peft_config)
+        return trainer, len(rows)
+    rows = [{**g, "completion_mask": [[1] * len(c) for c in g["completion_ids"]],
+             "weights": [1.0 / len(g["completion_ids"])] * len(g["completion_ids"])} for g in groups]
+    trainer = SpectrumTrainer(
+        model, args=SpectrumConfig(per_device_train_batch_size=len(rows), spectrum_chunk_size=chunk,
+                                   spectrum_prefix_sharing=arm == "spectrum", **common),
+        train_dataset=Dataset.from_list(rows), processing_class=tokenizer, peft_config=peft_config)
+    return trainer, len(rows)
 
-    def step() -> None:
-        trainer.training_step(trainer.model, dict(batch))
-        trainer.optimizer.step()
-        trainer.optimizer.zero_grad(set_to_none=True)
+
+def worker(config: dict) -> dict:
+    from benchmarks.common import bench_model, median_seconds, peak_rss_mib, peak_tensor_mib, training_step_fn
+
+    model, tokenizer = bench_model(MODELS[config["model"]], config["threads"])
+    groups = token_groups(config, len(tokenizer))
+    trainer, rows = build_trainer(config["arm"], model, tokenizer, groups, chunk=config["chunk"])
+    step = training_step_fn(trainer, rows)
+    before = peak_rss_mib()
 
     seconds = median_seconds(step, repeats=config["repeats"])
     rss = peak_rss_mib() - before

@@ -39,6 +39,23 @@ def bench_model(size: dict | None, threads: int):
     return random_llama(size.get("vocab", len(tokenizer)), size["hidden"], size["layers"]), tokenizer
 
 
+def training_step_fn(trainer, rows: int) -> Callable[[], None]:
+    """One optimizer step (forward, backward, AdamW) of ``trainer`` on its first ``rows`` rows, as a
+    closure: the batch is collated and moved to the device once, outside the timed region."""
+    examples = [trainer.train_dataset[i] for i in range(rows)]
+    batch = trainer._prepare_inputs(trainer.data_collator(examples))
+    trainer.create_optimizer_and_scheduler(num_training_steps=100)
+    trainer.current_gradient_accumulation_steps = 1  # set by train(); the steps here run outside it
+    trainer.model.train()
+
+    def step() -> None:
+        trainer.training_step(trainer.model, dict(batch))
+        trainer.optimizer.step()
+        trainer.optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
 def run_worker(module: str, config: dict) -> dict:
     """Run ``python -m module --worker CONFIG`` in a fresh process (so its peak memory is its own)
     and return the JSON object it prints last."""
