@@ -75,6 +75,15 @@ class SpectrumConfig(SFTConfig):
             "choices": ["nll", "gem"],
         },
     )
+    ddp_broadcast_buffers: bool | None = field(
+        default=False,
+        metadata={
+            "help": "Whether DDP broadcasts buffers (rotary tables and the like) on every forward. Off by "
+            "default (transformers leaves it to DDP, which turns it on): each broadcast is a collective, so "
+            "ranks whose forwards differ in number would wait on each other forever, and models here keep "
+            "no trained buffers. SpectrumTrainer also makes every rank run the same number of forwards."
+        },
+    )
     gem_beta: float = field(
         default=0.7,
         metadata={
