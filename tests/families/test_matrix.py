@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from spectrum_tune.evaluation.sample import generate_samples
-from spectrum_tune.training.chat import end_of_turn_id
 from spectrum_tune.training.data import incontext_messages
 from spectrum_tune.training.tokenize import render_incontext, tokenize_group
 
@@ -44,6 +43,8 @@ def test_references_end_with_the_familys_end_of_turn(family):
     tokenizer = build_tokenizer(family)
     end = tokenizer.convert_tokens_to_ids(family.end_of_turn)
     if family.template:
+        from spectrum_tune.training.chat import end_of_turn_id
+
         assert end_of_turn_id(tokenizer) == end
     group = tokenize_group(
         {"prompt": _prompt(family), "references": REFERENCES, "weights": [0.5, 0.5]},
