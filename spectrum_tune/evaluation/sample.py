@@ -3,8 +3,9 @@
 Generation is pure ancestral sampling: every knob that reshapes the next-token distribution is
 set to its neutral value explicitly, because ``generate`` otherwise inherits the checkpoint's
 ``generation_config`` (instruct models often ship ``temperature=0.7, top_k=20``), which would
-measure a different distribution than the model's. Outputs end at the end-of-turn token or the
-first stop string (cut off, not kept).
+measure a different distribution than the model's. Outputs end at any of the model's stop tokens
+or the template's end-of-turn (:mod:`.stops`) or the first stop string (cut off, not kept), and are
+decoded without special tokens.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .metrics import (
     vendi_score,
     yield_count,
 )
+from .stops import decode_sample, stop_token_ids
 from .tasks import Item, Task
 
 __all__ = ["generate_samples", "item_seed", "sample_metrics", "sample_task"]
@@ -66,13 +68,6 @@ def item_seed(seed: int, task: str, index: int) -> int:
     return (seed * 1_000_003 + zlib.crc32(f"{task}/{index}".encode())) % 2**31
 
 
-def _cut(ids: Sequence[int], stop_ids: set[int]) -> list[int]:
-    for position, token in enumerate(ids):
-        if token in stop_ids:
-            return list(ids[:position])
-    return list(ids)
-
-
 def _cut_text(text: str, stop: Sequence[str]) -> str:
     cuts = [text.index(s) for s in stop if s in text]
     return text[: min(cuts)] if cuts else text
@@ -99,8 +94,9 @@ def generate_samples(
     prompt_ids = _prompt_ids(prompt, tokenizer)
     device = next(model.parameters()).device
     input_ids = torch.tensor([prompt_ids], device=device)
-    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
-    stop_ids = {eos, pad} - {None}
+    eos_ids = stop_token_ids(model, tokenizer, prompt)
+    pad = tokenizer.pad_token_id
+    stop_ids = {*eos_ids, pad} - {None}
     torch.manual_seed(seed)
     samples: list[str] = []
     while len(samples) < n:
@@ -110,7 +106,7 @@ def generate_samples(
             attention_mask=torch.ones_like(input_ids),
             max_new_tokens=max_new_tokens,
             num_return_sequences=count,
-            eos_token_id=eos,
+            eos_token_id=eos_ids,
             pad_token_id=pad,
             # stop strings end a sequence early; the text is cut below either way
             stop_strings=list(stop) or None,
@@ -118,7 +114,7 @@ def generate_samples(
             **NEUTRAL_SAMPLING,
         )
         for row in output[:, len(prompt_ids) :].tolist():
-            text = tokenizer.decode(_cut(row, stop_ids), skip_special_tokens=False)
+            text = decode_sample(tokenizer, row, stop_ids)
             samples.append(_cut_text(text, stop))
         if on_batch is not None:
             on_batch(count)

@@ -1,8 +1,10 @@
 """Score mode: exact sequence log-probabilities of every listed reference, no sampling.
 
-Each item is tokenised exactly as training rows are (:func:`spectrum_tune.training.data.tokenize_group`:
-shared prompt, each reference followed by the end-of-turn token), batched with the trainer's
+Each item is tokenised exactly as training rows are (:func:`spectrum_tune.training.tokenize.tokenize_group`:
+shared prompt, each reference followed by its end token: the template's end-of-turn, EOS for plain
+text), batched with the trainer's
 :class:`~spectrum_tune.training.trainer.SpectrumCollator`, and scored with log-softmax in float32,
+the LM head applied in float32 to the model's final hidden states whatever the checkpoint's dtype,
 summed with :func:`spectrum_tune.training.losses.sequence_logps`. So the numbers are the ``s_k`` the
 spectrum loss trains on.
 
@@ -21,8 +23,15 @@ import numpy as np
 import torch
 from scipy.special import softmax
 
+from ..training.chat import reference_end_id
 from ..training.losses import sequence_logps
-from ..training.prefix import continuation_inputs, encode_prompts
+from ..training.prefix import (
+    PrefixCacheError,
+    continuation_inputs,
+    encode_prompts,
+    notice_fallback,
+    prefix_sharing_blocker,
+)
 from ..training.tokenize import tokenize_group
 from ..training.trainer import SpectrumCollator
 from .metrics import normalized_entropy, score_distribution_match, valid_mass
@@ -39,43 +48,98 @@ def tokenize_for_scoring(item: Item, tokenizer: Any, published_eot: bool = False
     """
     group = tokenize_group(item.row, tokenizer, max_length=None)
     if published_eot:
-        eos = tokenizer.eos_token_id
+        end = reference_end_id(tokenizer, item.row["prompt"])
         group["completion_mask"] = [
-            [*mask[:-1], 0] if ids and ids[-1] == eos else mask
+            [*mask[:-1], 0] if ids and ids[-1] == end else mask
             for ids, mask in zip(group["completion_ids"], group["completion_mask"], strict=True)
         ]
     return group
 
 
-def _label_logps(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Sequence log-probs from next-token logits: gather each label token's log-prob, sum in fp32."""
+def _final_hidden(model: Any, **inputs: Any) -> torch.Tensor:
+    """The backbone's last hidden state ``[N, T, H]`` from the model's own forward.
+
+    A hook on the backbone (``base_model``, what the LM head reads) keeps its output, while the
+    forward itself projects only the last position (``logits_to_keep=1``): the head is applied
+    below in float32 instead of in the checkpoint's dtype.
+    """
+    unwrapped = model.get_base_model() if hasattr(model, "get_base_model") else model
+    captured = []
+    handle = unwrapped.base_model.register_forward_hook(lambda _m, _a, output: captured.append(output[0]))
+    try:
+        model(**inputs, logits_to_keep=1)
+    finally:
+        handle.remove()
+    return captured[-1]
+
+
+def _head_scaling(config: Any) -> tuple[float, float | None]:
+    """(logit multiplier, final softcap) applied after the LM head, read as TRL's fused head reads them."""
+    scale = getattr(config, "logit_scale", None)
+    if scale is None:
+        scale = getattr(config, "output_multiplier", None)
+    if scale is None:
+        scale = getattr(config, "lm_head_multiplier", None)
+    if scale is None and getattr(config, "logits_scaling", None) is not None:
+        scale = config.logits_scaling if config.model_type == "hyperclovax" else 1 / config.logits_scaling
+    return (1.0 if scale is None else float(scale)), getattr(config, "final_logit_softcapping", None)
+
+
+def _label_logps(model: Any, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Sequence log-probs from final hidden states: LM head and log-softmax in float32, summed.
+
+    Taking them from the model's logits would inherit the checkpoint's dtype: bf16 logits near 25
+    are rounded by ~0.1, and so is every reference's log-prob.
+    """
+    unwrapped = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head = unwrapped.get_output_embeddings()
     targets = labels[:, 1:]
     mask = targets != -100
-    # log-softmax only at scored positions: the full [N, T, V] float32 copy is what costs memory
-    scored = logits[:, :-1][mask].float().log_softmax(dim=-1)
-    per_token = torch.zeros(mask.shape, dtype=torch.float32, device=logits.device)
+    # the head only at scored positions: a full [N, T, V] float32 logits tensor is what costs memory
+    states = hidden[:, :-1][mask].to(head.weight.device).float()
+    bias = None if getattr(head, "bias", None) is None else head.bias.float()
+    with torch.autocast(states.device.type, enabled=False):
+        logits = torch.nn.functional.linear(states, head.weight.float(), bias)
+    scale, softcap = _head_scaling(unwrapped.config.get_text_config())
+    logits = logits * scale
+    if softcap:
+        logits = torch.tanh(logits / softcap) * softcap
+    scored = logits.log_softmax(dim=-1)
+    per_token = torch.zeros(mask.shape, dtype=torch.float32, device=scored.device)
+    mask, targets = mask.to(scored.device), targets.to(scored.device)
     per_token[mask] = scored.gather(-1, targets[mask].unsqueeze(-1)).squeeze(-1)
     return sequence_logps(per_token, mask).cpu()
 
 
 def _forward_logps(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Sequence log-probs of one collated batch; on the prompts' shared cache when the batch has one."""
+    """Sequence log-probs of one collated batch; on the prompts' shared cache when that is exact.
+
+    Where prefix sharing cannot be exact for this model (see
+    :func:`~spectrum_tune.training.prefix.prefix_sharing_blocker`) the batch runs as full sequences.
+    """
     device = next(model.parameters()).device
     batch = {key: value.to(device) for key, value in batch.items()}
     if "prefix_ids" in batch:
-        layers = encode_prompts(model, batch["prefix_ids"], batch["prefix_mask"])
-        inputs = continuation_inputs(
-            layers, batch["prefix_mask"], batch["group_index"],
-            batch["cont_ids"], batch["cont_mask"], batch["cont_labels"],
-        )
-        labels = inputs.pop("labels")
-        # the continuation's first token is the prompt's last, so logits[:, t] predicts labels[:, t + 1]
-        # exactly as in the full-sequence layout
-        return _label_logps(model(**inputs).logits, labels)
-    logits = model(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
-    ).logits
-    return _label_logps(logits, batch["labels"])
+        reason = prefix_sharing_blocker(model, int(batch["attention_mask"].sum(-1).max()))
+        if reason is None:
+            try:
+                layers = encode_prompts(model, batch["prefix_ids"], batch["prefix_mask"])
+            except PrefixCacheError as error:
+                reason = str(error)
+        if reason is None:
+            inputs = continuation_inputs(
+                layers, batch["prefix_mask"], batch["group_index"],
+                batch["cont_ids"], batch["cont_mask"], batch["cont_labels"],
+            )
+            labels = inputs.pop("labels")
+            # the continuation's first token is the prompt's last, so position t predicts
+            # labels[:, t + 1] exactly as in the full-sequence layout
+            return _label_logps(model, _final_hidden(model, **inputs), labels)
+        notice_fallback(reason)
+    hidden = _final_hidden(
+        model, input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+    )
+    return _label_logps(model, hidden, batch["labels"])
 
 
 @torch.no_grad()

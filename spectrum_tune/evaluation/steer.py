@@ -13,39 +13,26 @@ from typing import Any
 
 import numpy as np
 
+from ..training.chat import render_with_spans, span_mask
 from ..training.data import incontext_messages
 from .score import group_logprobs
 from .tasks import Item, Task
 
 __all__ = ["heldout_group", "steer_item_groups", "steer_task"]
 
-_MARKER = "\x00held-out output\x00"
-
 
 def heldout_group(messages: list[dict[str, str]], tokenizer: Any) -> dict[str, Any]:
     """Tokenise an in-context sequence as a K = 1 group scoring only its last output turn.
 
-    :func:`spectrum_tune.training.data.render_incontext` scores every output (and never an undescribed
+    :func:`spectrum_tune.training.tokenize.render_incontext` scores every output (and never an undescribed
     first one), so it cannot give the k = 0 case; the token layout here is the same (same
     template, same ``add_special_tokens=False`` tokenisation).
     """
-    text = tokenizer.apply_chat_template(messages, tokenize=False)
-    content = messages[-1]["content"]
-    # Locate the last output by rendering a marker in its place: searching for the content
-    # itself could hit the role header or an earlier turn (an output "output" or "1").
-    probe = [*messages[:-1], {**messages[-1], "content": _MARKER}]
-    start = tokenizer.apply_chat_template(probe, tokenize=False).index(_MARKER)
-    if text[start : start + len(content)] != content:
-        raise ValueError("the chat template rewrites output turns; cannot locate the held-out output")
-    end = start + len(content)
-    eos_text = tokenizer.eos_token or ""
-    if eos_text and text.startswith(eos_text, end):
-        end += len(eos_text)
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids = list(encoded["input_ids"])
-    scored = [
-        i for i, (begin, finish) in enumerate(encoded["offset_mapping"]) if begin < end and finish > start
-    ]
+    # The last output is located by construction (rendered as a marker), the same helper the
+    # training side uses: searching for the content could hit the role header or an earlier turn.
+    text, spans = render_with_spans(tokenizer, messages, [len(messages) - 1])
+    ids, mask = span_mask(tokenizer, text, spans)
+    scored = [index for index, hit in enumerate(mask) if hit]
     first, last = scored[0], scored[-1] + 1
     return {
         "prompt_ids": ids[:first],

@@ -52,8 +52,10 @@ class SpectrumConfig(SFTConfig):
         default=True,
         metadata={
             "help": "Encode each group's prompt once and reuse its key/value cache for all its references "
-            "(exact: same loss and gradients as K full sequences; faster when prompts are long). Not used "
-            "under gradient_checkpointing, where transformers drops the cache."
+            "(exact: same loss and gradients as K full sequences; faster when prompts are long). Where it "
+            "cannot be exact (activation checkpointing, PEFT prompt learning, recurrent/hybrid layers, "
+            "sequences past a sliding window or longrope's original length) batches run as full sequences "
+            "with a one-line notice; see docs/families.md."
         },
     )
     spectrum_length_normalize: bool = field(
@@ -73,6 +75,15 @@ class SpectrumConfig(SFTConfig):
             "Multi-reference groups always get the spectrum loss. Evaluation reports the NLL either way, "
             "as GEM's reference code does.",
             "choices": ["nll", "gem"],
+        },
+    )
+    ddp_broadcast_buffers: bool | None = field(
+        default=False,
+        metadata={
+            "help": "Whether DDP broadcasts buffers (rotary tables and the like) on every forward. Off by "
+            "default (transformers leaves it to DDP, which turns it on): each broadcast is a collective, so "
+            "ranks whose forwards differ in number would wait on each other forever, and models here keep "
+            "no trained buffers. SpectrumTrainer also makes every rank run the same number of forwards."
         },
     )
     gem_beta: float = field(

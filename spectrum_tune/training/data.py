@@ -49,6 +49,21 @@ class DataError(SpectrumError, ValueError):
 # --------------------------------------------------------------------------------------------
 
 
+def _decode_utf8(raw: bytes, path: Path, first_line: int = 1) -> str:
+    """``raw`` (text starting at line ``first_line`` of ``path``) decoded as UTF-8.
+
+    A file in another encoding gets the one-line ``file:line`` :class:`DataError` every other
+    bad file gets, naming the line of its first undecodable byte, instead of a traceback.
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = first_line + raw.count(b"\n", 0, error.start)
+        raise DataError(
+            f"{path}:{line}", f"not UTF-8 text (byte 0x{raw[error.start]:02x}); re-save the file as UTF-8"
+        ) from None
+
+
 def read_rows(path: str | Path) -> Iterator[tuple[str, Any]]:
     """Yield ``(where, row)`` pairs from a JSONL, JSON or Parquet file.
 
@@ -60,18 +75,19 @@ def read_rows(path: str | Path) -> Iterator[tuple[str, Any]]:
         raise DataError(str(path), "no such data file")
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                where = f"{path}:{number}"
+                line = _decode_utf8(raw, path, number)
                 if not line.strip():
                     continue
-                where = f"{path}:{number}"
                 try:
                     yield where, json.loads(line)
                 except json.JSONDecodeError as error:
                     raise DataError(where, f"malformed JSON ({error.msg})") from None
     elif suffix == ".json":
         try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
+            payload = json.loads(_decode_utf8(path.read_bytes(), path))
         except json.JSONDecodeError as error:
             raise DataError(f"{path}:{error.lineno}", f"malformed JSON ({error.msg})") from None
         if isinstance(payload, dict) and isinstance(payload.get("data"), list):

@@ -6,16 +6,93 @@ sequence with ``index_select`` (so groups of different K share one batch). Gradi
 the prompt through the cache, so values and gradients equal the naive path (K full sequences),
 while the prompt's cost is paid once instead of K times: the ideal speed-up is
 ``(P + R)·K / (P + R·K)`` for prompt length P and completion length R.
+
+It is exact only where a prompt's cache is a plain key/value tensor per layer that the
+continuation reads unchanged. :func:`prefix_sharing_blocker` says, before any model call, why it
+cannot hold for a model and batch (recurrent/hybrid layers, activation checkpointing however it
+was switched on, PEFT prompt learning, a sliding window shorter than the prompt, longrope scaling
+that would differ between prompt and continuation); :func:`encode_prompts` then checks the cache
+it got (one entry per layer, the prompt's width). Either way the caller falls back to full
+sequences with a one-line notice (:func:`notice_fallback`), never a silent difference.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
-__all__ = ["collate_prefix", "continuation_inputs", "encode_prompts", "expand_cache"]
+__all__ = [
+    "PrefixCacheError",
+    "collate_prefix",
+    "continuation_inputs",
+    "encode_prompts",
+    "expand_cache",
+    "notice_fallback",
+    "prefix_sharing_blocker",
+]
+
+logger = logging.getLogger(__name__)
+_NOTICED: set[str] = set()
+
+
+class PrefixCacheError(RuntimeError):
+    """The prompt cache a model returned is not one plain key/value entry per layer of the prompt's width."""
+
+
+def notice_fallback(reason: str) -> None:
+    """Say once per reason that prefix sharing fell back to full sequences (same numbers, slower)."""
+    if reason not in _NOTICED:
+        _NOTICED.add(reason)
+        logger.warning("spectrum-tune: prefix sharing off (%s); scoring full sequences instead", reason)
+
+
+def _checkpointing(model: torch.nn.Module) -> bool:
+    # transformers drops the cache inside checkpointed layers (training mode, grad on), whether
+    # checkpointing came from the config, model.gradient_checkpointing_enable() or k-bit preparation.
+    if not (model.training and torch.is_grad_enabled()):
+        return False
+    return any(getattr(module, "gradient_checkpointing", False) is True for module in model.modules())
+
+
+def _rope_parameters(config: Any) -> dict[str, Any]:
+    parameters = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
+    return parameters if isinstance(parameters, dict) else {}
+
+
+def prefix_sharing_blocker(model: torch.nn.Module, sequence_width: int) -> str | None:
+    """Why prefix sharing would not be exact for ``model`` (unwrapped from DDP/FSDP), or None.
+
+    ``sequence_width`` is the longest full sequence (prompt + completion) of the batch.
+    """
+    peft_config = getattr(model, "active_peft_config", None)
+    if peft_config is not None and getattr(peft_config, "is_prompt_learning", False):
+        return "PEFT prompt learning adds virtual tokens to every forward"
+    if _checkpointing(model):
+        return "the model uses activation checkpointing, which drops the cache"
+    config = model.config.get_text_config()
+    layers = DynamicCache(config=config).layers
+    if any(type(layer) not in (DynamicLayer, DynamicSlidingWindowLayer) for layer in layers):
+        return f"{config.model_type} has recurrent/hybrid layers whose state is not a key/value cache"
+    window = getattr(config, "sliding_window", None)
+    # a sliding layer's cache keeps only the window, and the expanded cache is a plain one: share
+    # only where nothing slides (real windows, 512-4096, are far longer than most groups)
+    sliding = any(isinstance(layer, DynamicSlidingWindowLayer) for layer in layers)
+    if sliding and window and sequence_width > window:
+        return f"a sequence ({sequence_width} tokens) is longer than the sliding window ({window})"
+    rope = _rope_parameters(config)
+    if rope.get("rope_type", rope.get("type")) == "longrope":
+        threshold = rope.get("original_max_position_embeddings") or getattr(
+            config, "original_max_position_embeddings", None
+        )
+        # longrope picks its scaling from the longest position of each forward: the prompt alone
+        # would get the short factors while the full sequence crosses into the long ones
+        if threshold is not None and sequence_width > threshold:
+            return f"longrope switches scaling past {threshold} positions and a sequence has {sequence_width}"
+    return None
 
 
 def collate_prefix(
@@ -58,7 +135,11 @@ def collate_prefix(
 
 
 def encode_prompts(model: Any, prefix_ids: torch.Tensor, prefix_mask: torch.Tensor) -> list[tuple]:
-    """Forward the prompts once; return each layer's (keys, values), still attached to the graph."""
+    """Forward the prompts once; return each layer's (keys, values), still attached to the graph.
+
+    Raises :class:`PrefixCacheError` unless the cache holds one key/value entry of the prompts'
+    width per layer (anything else would make the continuations read a different prompt).
+    """
     cache = DynamicCache()
     positions = (prefix_mask.cumsum(-1) - 1).clamp(min=0)
     # logits_to_keep=1: only the cache is wanted, not a [G, P, V] logits tensor.
@@ -66,7 +147,16 @@ def encode_prompts(model: Any, prefix_ids: torch.Tensor, prefix_mask: torch.Tens
         input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=positions,
         cache=cache, use_cache=True, logits_to_keep=1,
     )
-    return [(layer.keys, layer.values) for layer in cache.layers]
+    layers = [(getattr(layer, "keys", None), getattr(layer, "values", None)) for layer in cache.layers]
+    base = getattr(model, "module", model)  # DDP wraps the model; PEFT models keep the config
+    expected = base.config.get_text_config().num_hidden_layers
+    width = prefix_ids.size(1)
+    if len(layers) != expected or any(
+        keys is None or values is None or keys.size(-2) != width or values.size(-2) != width
+        for keys, values in layers
+    ):
+        raise PrefixCacheError(f"the prompt cache is not {expected} key/value entries of width {width}")
+    return layers
 
 
 def expand_cache(layers: list[tuple], group_index: torch.Tensor) -> DynamicCache:

@@ -1,7 +1,8 @@
 """Tokenisation of multi-reference rows: plain, chat and the in-context (Spectrum Tuning) format.
 
-A reference's tokens end with the end-of-turn token, included in its loss: the distribution the
-loss matches is over *complete* outputs.
+A reference's tokens end with its end token, included in its loss (the distribution the loss
+matches is over *complete* outputs): the end-of-turn the chat template renders after an assistant
+message for chat rows (:mod:`spectrum_tune.training.chat`), EOS for plain-text rows.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from .chat import reference_end_id, render_chat, render_with_spans, span_mask
 from .data import FORMAT_COLUMN, SOURCE_COLUMN, DataError, incontext_messages
 
 __all__ = ["render_incontext", "sample_incontext_row", "tokenize_group"]
@@ -19,43 +21,37 @@ __all__ = ["render_incontext", "sample_incontext_row", "tokenize_group"]
 # --------------------------------------------------------------------------------------------
 
 
-def _end_of_turn_id(tokenizer: Any) -> int:
-    if tokenizer.eos_token_id is None:
-        raise ValueError("the tokenizer has no eos token; set `eos_token` in the config")
-    return int(tokenizer.eos_token_id)
-
-
-def _cut_after_end_of_turn(ids: list[int], eos_id: int) -> list[int]:
+def _cut_after_end_of_turn(ids: list[int], end_id: int) -> list[int]:
     """Keep the completion up to and including its end-of-turn token, appending one if absent.
 
-    Chat templates put text after the end-of-turn (a newline, the next turn's header); the
-    distribution the loss matches is over complete outputs, which end at that token.
+    Chat templates put text after the end-of-turn (a newline, an EOS, the next turn's header);
+    the distribution the loss matches is over complete outputs, which end at that token.
     """
-    if eos_id in ids:
-        return ids[: ids.index(eos_id) + 1]
-    return [*ids, eos_id]
+    if end_id in ids:
+        return ids[: ids.index(end_id) + 1]
+    return [*ids, end_id]
 
 
 def _prompt_ids(prompt: str | list[dict[str, str]], tokenizer: Any) -> list[int]:
+    """Token ids of a prompt; a chat prompt ends with the template's generation prompt."""
     if isinstance(prompt, str):
         return list(tokenizer(prompt)["input_ids"])
     return list(_chat_ids(tokenizer, prompt, add_generation_prompt=True))
 
 
 def _chat_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
-    text = tokenizer.apply_chat_template(
-        messages, tokenize=False, add_generation_prompt=add_generation_prompt
-    )
+    text = render_chat(tokenizer, messages, add_generation_prompt)
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def _completion_ids(
     prompt: str | list[dict[str, str]], prompt_ids: list[int], reference: str, tokenizer: Any
 ) -> list[int]:
-    """Token ids of one reference after the prompt, end-of-turn included.
+    """Token ids of one reference after the prompt, its end token included.
 
-    The whole sequence is tokenised at once (so merges across the boundary match what the
-    model would generate); if that does not keep the prompt's tokens as a prefix, the
+    The end token is the template's end-of-turn for chat prompts (see :mod:`.chat`) and EOS for
+    plain text. The whole sequence is tokenised at once (so merges across the boundary match
+    what the model would generate); if that does not keep the prompt's tokens as a prefix, the
     reference is tokenised on its own instead.
     """
     if isinstance(prompt, str):
@@ -66,7 +62,7 @@ def _completion_ids(
         tail = full[len(prompt_ids) :]
     else:
         tail = list(tokenizer(reference, add_special_tokens=False)["input_ids"])
-    return _cut_after_end_of_turn(tail, _end_of_turn_id(tokenizer))
+    return _cut_after_end_of_turn(tail, reference_end_id(tokenizer, prompt))
 
 
 def tokenize_group(row: dict[str, Any], tokenizer: Any, max_length: int | None) -> dict[str, Any]:
@@ -118,30 +114,12 @@ def render_incontext(
     ``None`` (the caller drops it). The result is a K = 1 group in :func:`tokenize_group`'s
     layout, with the prefix before the first loss token as its prompt.
     """
-    text = tokenizer.apply_chat_template(messages, tokenize=False)
-    eos_text = tokenizer.eos_token or ""
-    spans = []
     has_description = bool(messages) and messages[0]["role"] == "description"
-    first_output = True
-    for index, message in enumerate(messages):
-        if message["role"] != "output":
-            continue
-        if first_output and not has_description:
-            first_output = False
-            continue
-        first_output = False
-        turn_start = len(tokenizer.apply_chat_template(messages[:index], tokenize=False)) if index else 0
-        start = text.index(message["content"], turn_start)
-        end = start + len(message["content"])
-        if eos_text and text.startswith(eos_text, end):
-            end += len(eos_text)
-        spans.append((start, end))
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids = list(encoded["input_ids"])
-    mask = [
-        int(any(begin < span_end and finish > span_start for span_start, span_end in spans))
-        for begin, finish in encoded["offset_mapping"]
-    ]
+    outputs = [index for index, message in enumerate(messages) if message["role"] == "output"]
+    # with no description the first output carries no loss: nothing could predict it
+    scored = outputs if has_description else outputs[1:]
+    text, spans = render_with_spans(tokenizer, messages, scored)
+    ids, mask = span_mask(tokenizer, text, spans)
     if max_length is not None:
         ids, mask = ids[:max_length], mask[:max_length]
     if not any(mask):

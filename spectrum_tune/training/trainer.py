@@ -18,12 +18,19 @@ from accelerate.utils import is_peft_model
 from torch.utils.checkpoint import checkpoint
 from trl import SFTTrainer
 
+from .chunks import agree_counts, chunk_count, empty_chunk
 from .collator import SpectrumCollator
 from .config import SpectrumConfig
 from .data import FORMAT_COLUMN, SOURCE_COLUMN, load_multiref
 from .gem import chunked_gem_loss
 from .losses import sequence_logps, spectrum_loss_per_group
-from .prefix import continuation_inputs, encode_prompts
+from .prefix import (
+    PrefixCacheError,
+    continuation_inputs,
+    encode_prompts,
+    notice_fallback,
+    prefix_sharing_blocker,
+)
 from .tokenize import tokenize_group
 
 __all__ = ["SpectrumCollator", "SpectrumConfig", "SpectrumTrainer"]
@@ -50,7 +57,14 @@ def _score_full_sequences(model, input_ids, attention_mask, labels) -> tuple[tor
 
 def _score_continuations(model, layers, prefix_mask, group_index, ids, mask, labels) -> tuple:
     # Builds the expanded cache inside, so a two-pass recompute starts from the prompt's tensors.
-    return _score_chunk(model, **continuation_inputs(layers, prefix_mask, group_index, ids, mask, labels))
+    inputs = continuation_inputs(layers, prefix_mask, group_index, ids, mask, labels)
+    config = getattr(getattr(model, "module", model), "config", None)
+    if getattr(config, "output_router_logits", False):
+        # MoE: TRL's fused head would weigh the continuation's router logits with the full
+        # (prompt + continuation) attention mask and fail; the spectrum loss does not use that
+        # auxiliary loss on either path
+        inputs["output_router_logits"] = False
+    return _score_chunk(model, **inputs)
 
 
 def _select_groups(inputs: dict[str, Any], keep: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -101,23 +115,34 @@ def _gem_chunk(model, backbone, head, beta, h, input_ids, attention_mask, labels
     return per_row, out.entropy.sum(), out.is_top1.float().sum(), out.log_prob.sum()
 
 
-def _run_chunks(score: Any, shared: tuple, tensors: list[torch.Tensor], size: int) -> list[tuple]:
+def _run_chunks(
+    score: Any, shared: tuple, tensors: list[torch.Tensor], size: int,
+    calls: int | None = None, empty: list[torch.Tensor] | None = None,
+) -> tuple[list[tuple], torch.Tensor]:
     """``score(*shared, *chunk)`` on consecutive chunks of ``size`` rows of ``tensors``.
 
-    With more than one chunk and grad enabled, each chunk runs under non-reentrant activation
-    checkpointing: the forward keeps no activations and backward recomputes one chunk at a time
-    with its exact upstream gradient (the two-pass algorithm), so memory does not grow with rows.
+    ``calls`` (the count every rank agreed on, :func:`.chunks.agree_counts`) pads the real chunks
+    with empty ones (``empty``, see :func:`.chunks.empty_chunk`) scored as full sequences on the
+    model ``shared[0]``; returns the real chunks' results and an exactly-zero scalar attached to the
+    empty chunks' graphs (add it to the loss, so their backward runs too). With more than one call
+    and grad enabled, every chunk runs under non-reentrant activation checkpointing: the forward
+    keeps no activations and backward recomputes one chunk at a time with its exact upstream
+    gradient (the two-pass algorithm), so memory does not grow with rows.
     """
     total = tensors[0].size(0)
-    two_pass = total > size and torch.is_grad_enabled()
-    parts = []
-    for start in range(0, total, size):
-        chunk = [tensor[start : start + size] for tensor in tensors]
-        if two_pass:
-            parts.append(checkpoint(score, *shared, *chunk, use_reentrant=False))
-        else:
-            parts.append(score(*shared, *chunk))
-    return parts
+    real = chunk_count(total, size)
+    calls = real if calls is None else calls
+    two_pass = calls > 1 and torch.is_grad_enabled()
+
+    def run(function: Any, *args: Any) -> tuple:
+        return checkpoint(function, *args, use_reentrant=False) if two_pass else function(*args)
+
+    parts = [run(score, *shared, *[tensor[start : start + size] for tensor in tensors])
+             for start in range(0, total, size)]
+    anchor = torch.zeros((), device=tensors[0].device)
+    for _ in range(calls - real):
+        anchor = anchor + 0.0 * run(_score_full_sequences, shared[0], *empty)[0].sum()
+    return parts, anchor
 
 
 class SpectrumTrainer(SFTTrainer):
@@ -189,23 +214,67 @@ class SpectrumTrainer(SFTTrainer):
 
     # -- loss ---------------------------------------------------------------------------------
 
+    def _prefix_plan(self, model, inputs) -> tuple[bool, int]:
+        """(can this rank share its prompts' cache exactly?, its number of real chunks)."""
+        share = "prefix_ids" in inputs
+        if share and inputs["input_ids"].size(0):
+            reason = prefix_sharing_blocker(self.accelerator.unwrap_model(model),
+                                            int(inputs["attention_mask"].sum(-1).max()))
+            if reason is not None:
+                notice_fallback(reason)
+                share = False
+        return share, chunk_count(inputs["input_ids"].size(0), self.args.spectrum_chunk_size)
+
+    def _empty_chunk(self, inputs) -> list[torch.Tensor]:
+        return empty_chunk(inputs["input_ids"].device, self._tokenizer.pad_token_id or 0)
+
     def _sequence_logps(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Log-prob of every sequence in the batch, entropy and top-1 sums (see `_padded_logps`)."""
+        logps, entropy, top1, padding = self._padded_logps(model, inputs)
+        return logps + padding, entropy, top1
+
+    def _padded_logps(self, model, inputs, agreed=None) -> tuple[torch.Tensor, ...]:
         """Log-prob of every sequence in the batch, forwarded in chunks of `spectrum_chunk_size`
         (two-pass when there are several, see :func:`_run_chunks`). With prefix sharing the
         prompts are encoded once and each chunk runs its continuations on their cache.
+
+        Every rank makes the same model calls: the ranks agree (one all-reduce, or ``agreed`` =
+        ``(chunks, whether any rank cannot share)`` from the caller) on the chunk count, padded
+        with empty chunks, and share prompts only if all of them can; a rank with no rows makes
+        the same calls on empty chunks. Prefix sharing that cannot be exact falls back to full
+        sequences with a one-line notice. Returns log-probs, entropy and top-1 sums, and the
+        empty chunks' exactly-zero scalar to add to the loss.
         """
-        if "prefix_ids" in inputs:
-            layers = encode_prompts(model, inputs["prefix_ids"], inputs["prefix_mask"])
+        share, chunks = self._prefix_plan(model, inputs)
+        if agreed is None:
+            agreed = agree_counts([chunks, int(not share)], inputs["input_ids"].device)
+        calls, share = agreed[0], share and not agreed[1]
+        empty = self._empty_chunk(inputs)
+        padding = torch.zeros((), device=inputs["input_ids"].device)
+        if share and inputs["input_ids"].size(0) == 0:
+            padding = 0.0 * _score_full_sequences(model, *empty)[0].sum()  # the other ranks' prompt encode
+            share = False
+        elif share:
+            try:
+                layers = encode_prompts(model, inputs["prefix_ids"], inputs["prefix_mask"])
+            except PrefixCacheError as error:  # a case the checks above missed: stay exact
+                notice_fallback(str(error))
+                share = False
+        if share:
             score, keys = _score_continuations, ("group_index", "cont_ids", "cont_mask", "cont_labels")
             shared = (model, layers, inputs["prefix_mask"])
         else:
             score, keys = _score_full_sequences, ("input_ids", "attention_mask", "labels")
             shared = (model,)
-        parts = _run_chunks(score, shared, [inputs[key] for key in keys], self.args.spectrum_chunk_size)
+        tensors = [inputs[key] for key in keys]
+        parts, more = _run_chunks(score, shared, tensors, self.args.spectrum_chunk_size, calls, empty)
+        padding = padding + more
+        if not parts:
+            return padding.new_zeros(0), padding.new_zeros(()), padding.new_zeros(()), padding
         logps = torch.cat([part[0] for part in parts])
         entropy = torch.stack([part[1] for part in parts]).sum()
         top1 = torch.stack([part[2] for part in parts]).sum()
-        return logps, entropy, top1
+        return logps, entropy, top1, padding
 
     def _gem_losses(self, model, inputs, single, mode) -> tuple[torch.Tensor, ...]:
         """The GEM path: multi-reference groups scored as usual, K = 1 rows by :func:`_gem_chunk`.
@@ -217,29 +286,39 @@ class SpectrumTrainer(SFTTrainer):
         """
         rows = single[inputs["group_index"]]
         seq_logps = torch.zeros(rows.shape, device=rows.device)
-        entropy_sum = top1_sum = seq_logps.new_zeros(())
-        if not rows.all():
-            multi_logps, entropy_sum, top1_sum = self._sequence_logps(model, _select_groups(inputs, ~single))
-            seq_logps = seq_logps.masked_scatter(~rows, multi_logps)
-        per_group = seq_logps.new_zeros(single.shape)
-        if rows.any():
-            unwrapped = self.accelerator.unwrap_model(model)
-            unwrapped = unwrapped.get_base_model() if is_peft_model(unwrapped) else unwrapped
+        multi = _select_groups(inputs, ~single)
+        share, multi_chunks = self._prefix_plan(model, multi)
+        gem_chunks = chunk_count(int(rows.sum()), self.args.spectrum_chunk_size)
+        # one all-reduce: every rank makes the same calls on both paths, rows or not
+        calls = agree_counts([multi_chunks, int(not share), gem_chunks], rows.device)
+        multi_logps, entropy_sum, top1_sum, padding = self._padded_logps(model, multi, agreed=calls[:2])
+        seq_logps = seq_logps.masked_scatter(~rows, multi_logps)
+        unwrapped = self.accelerator.unwrap_model(model)
+        unwrapped = unwrapped.get_base_model() if is_peft_model(unwrapped) else unwrapped
+        if calls[2]:  # some rank has K = 1 rows (the same answer on every rank)
             _check_plain_lm_head(unwrapped.config.get_text_config())
-            # The same backbone and head TRL's fused forward uses (`base_model`, output embeddings).
-            shared = (model, unwrapped.base_model, unwrapped.get_output_embeddings(), self.args.gem_beta,
-                      self.args.gem_h)
-            index = rows.nonzero()[:, 0]
-            tensors = [inputs[key][index] for key in ("input_ids", "attention_mask", "labels")]
-            with self.accelerator.autocast():  # the head runs outside the model's autocast-wrapped forward
-                parts = _run_chunks(_gem_chunk, shared, tensors, self.args.spectrum_chunk_size)
+        # The same backbone and head TRL's fused forward uses (`base_model`, output embeddings).
+        shared = (model, unwrapped.base_model, unwrapped.get_output_embeddings(), self.args.gem_beta,
+                  self.args.gem_h)
+        index = rows.nonzero()[:, 0]
+        tensors = [inputs[key][index] for key in ("input_ids", "attention_mask", "labels")]
+        with self.accelerator.autocast():  # the head runs outside the model's autocast-wrapped forward
+            parts, gem_padding = _run_chunks(_gem_chunk, shared, tensors, self.args.spectrum_chunk_size,
+                                             calls[2], self._empty_chunk(inputs))
+        # the empty chunks' exact zero rides on the loss, so their backward runs on every rank
+        per_group = seq_logps.new_zeros(single.shape) + padding + gem_padding
+        nll = seq_logps.new_zeros(())
+        if parts:
             per_group = per_group.index_add(0, inputs["group_index"][index], torch.cat([p[0] for p in parts]))
             entropy_sum = entropy_sum + sum(p[1] for p in parts)
             top1_sum = top1_sum + sum(p[2] for p in parts)
-            gather = self.accelerator.gather_for_metrics
-            tokens = gather((inputs["labels"][index][:, 1:] != -100).sum()).sum()
-            nll = -gather(sum(p[3] for p in parts)).sum()
-            self._metrics[mode]["gem/nll"].append((nll / tokens.clamp(min=1)).item())
+            nll = -sum(p[3] for p in parts).detach()
+        # collectives on every rank, whether or not it has K = 1 rows
+        gather = self.accelerator.gather_for_metrics
+        tokens = gather((inputs["labels"][index][:, 1:] != -100).sum()).sum()
+        nll = gather(nll.reshape(1)).sum()
+        if tokens > 0:
+            self._metrics[mode]["gem/nll"].append((nll / tokens).item())
         return seq_logps, entropy_sum, top1_sum, per_group
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

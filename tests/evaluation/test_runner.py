@@ -58,7 +58,7 @@ def test_generation_cuts_at_end_of_turn_and_stop_strings(tokenizer):
     assert [call["n"] for call in model.calls] == [4, 3, 3, 1]  # N samples, in batches
     call = model.calls[0]
     assert call["stop_strings"] == ["\n", "."] and call["max_new_tokens"] == 5
-    assert call["eos_token_id"] == eos
+    assert call["eos_token_id"] == [eos]  # the model's stop list plus the end-of-turn
     for key, value in NEUTRAL_SAMPLING.items():  # pure sampling whatever the checkpoint's defaults
         assert call[key] == value
     assert call["temperature"] == 1.0 and call["top_p"] == 1.0 and call["top_k"] == 0

@@ -60,17 +60,35 @@ ROWS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("distributed")
-    save_toy(path / "toy")
+# K = 1 rows (GEM's) on rank 0 only: rows 0-1 and 4-5 go to rank 0, rows 2-3 and 6-7 to rank 1.
+GEM_ROWS = [
+    ("Name a color.", ["red"], None),
+    ("Pick a number between 1 and 3.", ["1", "2", "3"], [0.5, 0.3, 0.2]),
+    ("Name a color and a number.", ["red 1 2 3 4 5 6 7", "blue 10 9 8 7 6 5 4 3 2 1", "green 3 3 3"], None),
+    ("Name two colors.", ["red green blue yellow red green", "blue blue"], [0.2, 0.8]),
+    ("Name a number.", ["10 9 8 7 6 5 4 3 2 1 10 9 8 7"], None),
+    ("Pick a color.", ["yellow"], None),
+    ("Pick a number between 4 and 5.", ["4", "5"], [0.9, 0.1]),
+    ("Pick a color and a number.", ["red 7 green 8 blue 9 yellow 10", "green 1", "blue 2 2 2", "red"], None),
+]
+
+
+def _write_rows(path: Path, rows) -> None:
     lines = []
-    for prompt, references, weights in ROWS:
+    for prompt, references, weights in rows:
         row = {"prompt": [{"role": "user", "content": prompt}], "references": references}
         if weights:
             row["weights"] = weights
         lines.append(json.dumps(row) + "\n")
-    (path / "train.jsonl").write_text("".join(lines))
+    path.write_text("".join(lines))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("distributed")
+    save_toy(path / "toy")
+    _write_rows(path / "train.jsonl", ROWS)
+    _write_rows(path / "gem.jsonl", GEM_ROWS)
     return path
 
 
@@ -105,7 +123,7 @@ def _trajectory(workdir: Path, name: str) -> np.ndarray:
     return np.array([[entry["loss"], entry["grad_norm"]] for entry in history if "loss" in entry])
 
 
-def _launch_two_processes(workdir: Path, name: str, **extra) -> np.ndarray:
+def _launch_two_processes(workdir: Path, name: str, timeout: int = 300, **extra) -> np.ndarray:
     recipe = _recipe(workdir, name, per_device_train_batch_size=2, **extra)
     # ACCELERATE_USE_CPU: torchrun does not forward the config's use_cpu (see cpu-2proc.yaml);
     # OMP_NUM_THREADS=1: two processes on two shared cores must not spin-wait on each other.
@@ -119,7 +137,7 @@ def _launch_two_processes(workdir: Path, name: str, **extra) -> np.ndarray:
         "--main_process_port", str(port),
         "-m", "spectrum_tune.cli", "train", "--config", str(recipe),
     ]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr[-4000:]
     return _trajectory(workdir, name)
 
@@ -150,3 +168,31 @@ def test_per_rank_normalisation_would_be_caught(workdir, two_processes):
     per_rank = _launch_two_processes(workdir, "per-rank", average_tokens_across_devices=False)
     assert per_rank.shape == two_processes.shape
     assert np.abs(per_rank[:, 0] / two_processes[:, 0] - 1).max() > 100 * RTOL
+
+
+# Uneven ranks, in one launch (each costs ~45 s here). With spectrum_chunk_size=2 and GEM on
+# GEM_ROWS the ranks need different numbers of model calls on both paths: at step 1 rank 0 has 3
+# multi-reference sequences (2 chunks) and 1 GEM row, rank 1 has 5 sequences (3 chunks) and no GEM
+# row; at step 2 rank 0 has only GEM rows (so it pads the other rank's prompt encode too) and
+# rank 1 6 sequences. Before every rank padded to the same calls (with DDP broadcasting buffers on
+# each forward, and the GEM metrics gathered only where there were GEM rows) this run hung until
+# the timeout; the same launch without GEM (`spectrum_chunk_size: 2` on ROWS) also hung before and
+# matches one process now.
+UNEVEN_TIMEOUT = 150  # s; the run takes well under a minute
+
+
+def test_ddp_does_not_broadcast_buffers_by_default():
+    from spectrum_tune import SpectrumConfig
+
+    assert SpectrumConfig(output_dir="unused").ddp_broadcast_buffers is False
+
+
+def test_uneven_chunks_and_gem_rows_on_one_rank_finish_and_match_one_process(workdir):
+    extra = {"dataset_name": str(workdir / "gem.jsonl"), "spectrum_loss_type": "gem",
+             "spectrum_chunk_size": 2, "max_steps": 2}
+    two = _launch_two_processes(workdir, "uneven", timeout=UNEVEN_TIMEOUT, **extra)
+    recipe = _recipe(workdir, "uneven-one", per_device_train_batch_size=4, **extra)
+    assert main(["train", "--config", str(recipe)]) == 0
+    one = _trajectory(workdir, "uneven-one")
+    assert two.shape == one.shape == (2, 2)
+    np.testing.assert_allclose(two, one, rtol=RTOL)

@@ -1,0 +1,111 @@
+"""Prefix sharing is exact or off: checkpointing, prompt tuning and sliding windows fall back.
+
+Each case used to run the continuations without (or with a different) prompt and give log-probs
+off by up to 0.5 nats behind a warning; now the trainer notices before any model call, scores
+full sequences (the same numbers as prefix sharing off) and says so in one line.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from datasets import Dataset
+
+from spectrum_tune import SpectrumTrainer
+
+from ..toy import spectrum_config, toy_model, toy_tokenizer
+
+ROWS = [
+    {"prompt": [{"role": "user", "content": "Name a color."}], "references": ["red", "green", "blue"]},
+    {"prompt": [{"role": "user", "content": "Pick a number between 1 and 3."}], "references": ["1", "2"]},
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return toy_tokenizer()
+
+
+def _trainer(model, tokenizer, tmp_path, **kwargs):
+    return SpectrumTrainer(
+        model,
+        args=spectrum_config(tmp_path, max_steps=1),
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_list(ROWS),
+        **kwargs,
+    )
+
+
+def _shared_and_full(trainer, caplog):
+    """(loss, grads) of one batch with prefix sharing requested, then as full sequences."""
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(ROWS))])
+    assert "prefix_ids" in batch
+    full = {key: value for key, value in batch.items() if not key.startswith(("prefix_", "cont_"))}
+    model = trainer.model
+    model.train()
+    results = []
+    with caplog.at_level(logging.WARNING, logger="spectrum_tune"):
+        for inputs in (batch, full):
+            model.zero_grad()
+            loss = trainer.compute_loss(model, inputs)
+            loss.backward()
+            results.append(
+                (loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None])
+            )
+    return results, [r.getMessage() for r in caplog.records if "prefix sharing off" in r.getMessage()]
+
+
+def _assert_same(results):
+    (shared_loss, shared_grads), (full_loss, full_grads) = results
+    torch.testing.assert_close(shared_loss, full_loss, rtol=1e-6, atol=0)
+    assert len(shared_grads) == len(full_grads) > 0
+    for shared, full in zip(shared_grads, full_grads, strict=True):
+        torch.testing.assert_close(shared, full, rtol=1e-5, atol=1e-7)
+
+
+def test_checkpointing_switched_on_on_the_model_falls_back(tokenizer, tmp_path, caplog):
+    model = toy_model(tokenizer)
+    trainer = _trainer(model, tokenizer, tmp_path)
+    # after the trainer is built (as a k-bit preparation step or a user would): the config's
+    # gradient_checkpointing=False does not know about it
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    results, notices = _shared_and_full(trainer, caplog)
+    _assert_same(results)
+    assert len(notices) == 1 and "checkpointing" in notices[0]
+
+
+def test_prompt_tuning_falls_back(tokenizer, tmp_path, caplog):
+    from peft import PromptTuningConfig
+
+    config = PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4)
+    trainer = _trainer(toy_model(tokenizer), tokenizer, tmp_path, peft_config=config)
+    results, notices = _shared_and_full(trainer, caplog)
+    _assert_same(results)
+    assert len(notices) == 1 and "prompt learning" in notices[0]
+
+
+def test_plain_model_still_shares(tokenizer, tmp_path, caplog):
+    results, notices = _shared_and_full(_trainer(toy_model(tokenizer), tokenizer, tmp_path), caplog)
+    _assert_same(results)
+    assert not notices
+
+
+def test_a_sliding_window_shorter_than_the_sequences_blocks_sharing():
+    from transformers import MistralConfig, MistralForCausalLM
+
+    from spectrum_tune.training.prefix import prefix_sharing_blocker
+
+    config = MistralConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        sliding_window=16,
+    )
+    model = MistralForCausalLM(config)
+    assert prefix_sharing_blocker(model, 16) is None
+    assert "sliding window" in prefix_sharing_blocker(model, 17)
