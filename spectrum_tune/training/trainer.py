@@ -11,16 +11,41 @@ GEM loss (``spectrum_loss_type="gem"``, see :mod:`spectrum_tune.training.gem`).
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 import torch
 from accelerate.utils import is_peft_model
+from datasets import Dataset, IterableDataset
 from torch.utils.checkpoint import checkpoint
+from transformers import TrainingArguments
+from transformers.modeling_outputs import CausalLMOutput
 from trl import SFTTrainer
+from trl.data_utils import get_dataset_column_names
 
 from .collator import SpectrumCollator
 from .config import SpectrumConfig
-from .data import FORMAT_COLUMN, SOURCE_COLUMN, load_multiref
+from .data import (
+    FORMAT_COLUMN,
+    SOURCE_COLUMN,
+    TEMPLATE_COLUMN,
+    DataError,
+    present_fields,
+    row_kind,
+    validate_incontext_row,
+    validate_row,
+)
+from .dropin import (
+    GROUP_COLUMNS,
+    SINGLE_COLUMNS,
+    TemplateTokenizer,
+    as_groups,
+    collect_aux_loss,
+    eval_logits,
+    join_datasets,
+    label_count,
+)
+from .formats import split_rows
 from .gem import chunked_gem_loss
 from .losses import sequence_logps, spectrum_loss_per_group
 from .prefix import continuation_inputs, encode_prompts
@@ -28,7 +53,7 @@ from .tokenize import tokenize_group
 
 __all__ = ["SpectrumCollator", "SpectrumConfig", "SpectrumTrainer"]
 
-TOKENIZED_COLUMNS = ["prompt_ids", "completion_ids", "completion_mask", "weights"]
+TOKENIZED_COLUMNS = GROUP_COLUMNS
 
 
 def _score_chunk(model: torch.nn.Module, **model_inputs: Any) -> tuple[torch.Tensor, ...]:
@@ -123,69 +148,165 @@ def _run_chunks(score: Any, shared: tuple, tensors: list[torch.Tensor], size: in
 class SpectrumTrainer(SFTTrainer):
     """`trl.SFTTrainer` for multi-reference groups with the spectrum loss (see `SpectrumConfig`).
 
-    Accepts the same model inputs as SFTTrainer (a model id or path, a `PreTrainedModel`,
-    a `peft_config` for LoRA/QLoRA) and a dataset of multi-reference rows (see
-    `spectrum_tune.training.data`), plain prompt/completion rows (grouped by prompt), or rows already
-    tokenised into `prompt_ids`/`completion_ids`/`completion_mask`/`weights`.
+    A drop-in for SFTTrainer: it takes the same model inputs (a model id or path, a
+    `PreTrainedModel`, a `peft_config`), the same arguments (`SpectrumConfig`, or an
+    `SFTConfig`/`TrainingArguments` turned into one) and every dataset SFTTrainer takes. TRL's
+    single-target rows (``text``, ``messages``, ``prompt``/``completion``, pre-tokenised) are
+    prepared by TRL and trained with SFTTrainer's own loss; multi-reference rows
+    (``references``), prompt/completion rows sharing a prompt (grouped) and in-context rows get
+    the spectrum loss. One dataset may hold both kinds (see docs/data.md for how a mixed batch
+    is normalised).
     """
 
     _tag_names: ClassVar[list[str]] = ["trl", "sft", "spectrum-tune"]
     _name = "Spectrum"
 
-    def __init__(self, model: Any, args: SpectrumConfig | None = None, **kwargs: Any):
+    def __init__(self, model: Any, args: SpectrumConfig | TrainingArguments | None = None, **kwargs: Any):
         if args is None:
             args = SpectrumConfig(output_dir="spectrum-tune-output")
         elif not isinstance(args, SpectrumConfig):
-            raise TypeError(f"SpectrumTrainer needs a SpectrumConfig, got {type(args).__name__}")
+            if not isinstance(args, TrainingArguments):
+                raise TypeError(f"SpectrumTrainer needs a SpectrumConfig, got {type(args).__name__}")
+            # As SFTTrainer does for plain TrainingArguments: the same values, our defaults elsewhere.
+            values = args.to_dict()
+            values["hub_token"] = args.hub_token  # to_dict hides it
+            args = SpectrumConfig(**values)
         custom_collator = kwargs.get("data_collator") is not None
         super().__init__(model, args=args, **kwargs)
         if not custom_collator:
+            # TRL's collator (padding-free, packing, pad_to_multiple_of, ...) collates the TRL rows.
             self.data_collator = SpectrumCollator(
                 self._tokenizer.pad_token_id,
                 length_normalize=args.spectrum_length_normalize,
-                prefix_sharing=args.spectrum_prefix_sharing and not args.gradient_checkpointing,
+                # MoE router losses weight router logits by the attention mask, which under a shared
+                # prompt cache spans the prompt too: score full sequences there.
+                prefix_sharing=args.spectrum_prefix_sharing and not args.gradient_checkpointing
+                and not self.aux_loss_enabled,
+                sft_collator=self.data_collator,
             )
 
     # -- data ---------------------------------------------------------------------------------
 
     def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
-        columns = dataset.column_names or []
+        columns = get_dataset_column_names(dataset)
         if set(TOKENIZED_COLUMNS) <= set(columns):
-            return dataset
-        if formatting_func is not None:
-            raise ValueError("SpectrumTrainer does not take a formatting_func; render prompts in the data")
-        if "references" not in columns or SOURCE_COLUMN not in columns:
-            dataset = load_multiref(dataset)
-            columns = dataset.column_names
+            return dataset  # already tokenised groups (or a dataset this method prepared)
+        if formatting_func is not None or "input_ids" in columns:
+            # Formatted or pre-tokenised rows are single-target by construction: TRL's own path.
+            if "references" in columns or "outputs" in columns:
+                raise ValueError(
+                    "formatting_func and pre-tokenised input_ids apply to single-target rows; this dataset "
+                    "also has multi-reference or in-context rows"
+                )
+            return super()._prepare_dataset(
+                dataset, processing_class, args, packing, formatting_func, dataset_name
+            )
+        if isinstance(dataset, IterableDataset):
+            return self._prepare_stream(dataset, processing_class, args, packing, dataset_name)
+        if {"references", SOURCE_COLUMN, FORMAT_COLUMN} <= set(columns):
+            # Rows load_multiref already validated (the CLI's path): tokenise them as they are.
+            self._check_groups_allowed(args, packing, dataset[0][SOURCE_COLUMN])
+            groups = self._tokenize_groups(dataset, args, dataset_name)
+            return groups.shuffle(seed=args.seed) if args.shuffle_dataset else groups
+        text_field = args.dataset_text_field
+        spectrum, single = split_rows(
+            ((f"{dataset_name} dataset row {i + 1}", row) for i, row in enumerate(dataset)), text_field
+        )
+        if not spectrum:
+            return super()._prepare_dataset(dataset, processing_class, args, packing, None, dataset_name)
+        self._check_groups_allowed(args, packing, spectrum[0]["source"])
+        groups = self._tokenize_groups(Dataset.from_list(spectrum), args, dataset_name)
+        if not single:
+            return groups.shuffle(seed=args.seed) if args.shuffle_dataset else groups
+        rows = dataset.select(single)
+        unused = [c for c in rows.column_names if all(value is None for value in rows[c])]
+        rows = rows.remove_columns(unused)
+        if args.completion_only_loss is None:
+            # TRL decides from the first row, which may be a spectrum row here: decide from a TRL row.
+            first = rows[0]
+            self.completion_only_loss = "prompt" in first and "completion" in first
+        rows = super()._prepare_dataset(rows, processing_class, args, packing, None, dataset_name)
+        joined = join_datasets(groups, rows)
+        return joined.shuffle(seed=args.seed) if args.shuffle_dataset else joined
+
+    def _check_groups_allowed(self, args, packing: bool, where: str) -> None:
+        if packing or self.padding_free:
+            raise DataError(
+                where,
+                "a multi-reference row cannot be packed: packing and padding_free concatenate sequences, "
+                "which would split the group's references (scored together for its KL) across packed rows; "
+                "set packing=False and padding_free=False, or train the single-target rows alone",
+            )
+
+    def _tokenize_groups(self, dataset, args, dataset_name):
         tokenizer = self._tokenizer
         if any(fmt == "incontext" for fmt in dataset[FORMAT_COLUMN]) and not tokenizer.chat_template:
             raise ValueError("in-context rows need a tokenizer with a chat template")
         max_length = args.max_length
-        dataset = dataset.map(
-            lambda row: tokenize_group(row, tokenizer, max_length),
-            remove_columns=[c for c in columns if c not in TOKENIZED_COLUMNS] or None,
+
+        def tokenize(row):
+            template_kwargs = json.loads(row.get(TEMPLATE_COLUMN) or "{}")
+            wrapped = TemplateTokenizer(tokenizer, template_kwargs) if template_kwargs else tokenizer
+            return tokenize_group(row, wrapped, max_length)
+
+        return dataset.map(
+            tokenize,
+            remove_columns=[c for c in dataset.column_names if c not in TOKENIZED_COLUMNS] or None,
             desc=f"Tokenizing {dataset_name} groups",
         )
-        if args.shuffle_dataset:
-            dataset = dataset.shuffle(seed=args.seed)
-        return dataset
+
+    def _prepare_stream(self, dataset, processing_class, args, packing, dataset_name):
+        """An IterableDataset: TRL prepares a stream of TRL rows; spectrum rows are tokenised row by row.
+
+        A stream is not grouped (that needs every row): prompt/completion rows stay single-target.
+        """
+        text_field = args.dataset_text_field
+        first = next(iter(dataset))
+        if row_kind(first, f"{dataset_name} stream row 1", text_field) == "single":
+            return super()._prepare_dataset(dataset, processing_class, args, packing, None, dataset_name)
+        self._check_groups_allowed(args, packing, f"{dataset_name} stream row 1")
+        tokenizer = self._tokenizer
+
+        def prepare(row, index):
+            where = f"{dataset_name} stream row {index + 1}"
+            kind = row_kind(row, where, text_field)
+            if kind == "single":
+                raise DataError(
+                    where, "a single-target TRL row in a stream of multi-reference rows; a stream holds "
+                    "one kind (use a map-style Dataset to mix them)",
+                )
+            row = present_fields(row)
+            valid = validate_row(row, where) if kind == "multiref" else validate_incontext_row(row, where)
+            template_kwargs = json.loads(valid.get(TEMPLATE_COLUMN) or "{}")
+            wrapped = TemplateTokenizer(tokenizer, template_kwargs) if template_kwargs else tokenizer
+            return tokenize_group(valid, wrapped, args.max_length)
+
+        columns = get_dataset_column_names(dataset)
+        return dataset.map(prepare, with_indices=True, remove_columns=columns)
 
     def _set_signature_columns_if_needed(self):
         if self._signature_columns is None:
-            self._signature_columns = list(TOKENIZED_COLUMNS)
+            # Group columns for spectrum rows, TRL's (with packing's seq_lengths) for single-target rows.
+            self._signature_columns = [*TOKENIZED_COLUMNS, *SINGLE_COLUMNS, "seq_lengths"]
 
     def _get_num_items_in_batch(self, batch_samples, device):
-        # The loss is a sum over groups divided by the total of the groups' denominators (mean
-        # completion lengths), so under gradient accumulation the count must be that total.
-        if not batch_samples or "loss_denominator" not in batch_samples[0]:
+        # A group's loss is divided by its mean completion length, a TRL row's by its tokens, and the
+        # batch by the sum: under gradient accumulation that sum over every micro-batch is the count.
+        if not batch_samples or all("num_refs" not in batch for batch in batch_samples):
             return super()._get_num_items_in_batch(batch_samples, device)
         if not self.model_accepts_loss_kwargs:
             return None
-        total = torch.stack([batch["loss_denominator"].sum() for batch in batch_samples]).sum()
-        total = total.to(device)
+        total = torch.stack([self._batch_items(batch) for batch in batch_samples]).sum().to(device)
         if self.args.average_tokens_across_devices and self.args.world_size > 1:
             total = self.accelerator.gather(total).sum()
         return total
+
+    @staticmethod
+    def _batch_items(batch: dict[str, Any]) -> torch.Tensor:
+        if "num_refs" not in batch:
+            return label_count(batch).float()
+        items = batch["loss_denominator"].sum()
+        return items + label_count(batch["sft"]) if "sft" in batch else items
 
     # -- loss ---------------------------------------------------------------------------------
 
@@ -243,16 +364,48 @@ class SpectrumTrainer(SFTTrainer):
         return seq_logps, entropy_sum, top1_sum, per_group
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if return_outputs:
-            raise ValueError("SpectrumTrainer does not return logits; use prediction_loss_only=True")
         mode = "train" if self.model.training else "eval"
-        single = inputs["num_refs"] == 1
         # GEM replaces the NLL of the K = 1 rows in training only (its reference evaluates with CE).
         gem = self.args.spectrum_loss_type == "gem" and mode == "train"
-        if gem:
-            seq_logps, entropy_sum, top1_sum, gem_per_group = self._gem_losses(model, inputs, single, mode)
-        else:
-            seq_logps, entropy_sum, top1_sum = self._sequence_logps(model, inputs)
+        if "num_refs" not in inputs:  # TRL rows only: SFTTrainer's loss, exactly
+            if not gem:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            inputs = as_groups(inputs)
+        sft = inputs.get("sft")
+        parts = [{key: value for key, value in inputs.items() if key != "sft"}]
+        if sft is not None and gem:
+            parts.append(as_groups(sft))
+            sft = None
+        # Every part of a mixed batch shares one denominator: the groups' mean completion lengths
+        # plus the TRL rows' loss tokens, so the batch loss is a token-weighted mean of both kinds.
+        denominator = num_items_in_batch
+        if denominator is None:
+            denominator = sum(part["loss_denominator"].sum() for part in parts)
+            denominator = denominator + (label_count(sft) if sft is not None else 0)
+        # SFTTrainer rescales when given a count; the TRL rows go through it with this denominator.
+        counted = num_items_in_batch is not None or sft is not None
+        rescale = self.args.average_tokens_across_devices and counted
+        loss = sum(self._group_loss(model, part, mode, gem, denominator, rescale, num_items_in_batch)
+                   for part in parts)
+        if sft is not None:
+            loss = loss + super().compute_loss(model, sft, num_items_in_batch=denominator)
+        if return_outputs:
+            with torch.no_grad():
+                logits, _ = eval_logits(model, inputs)
+            return loss, CausalLMOutput(loss=loss, logits=logits)
+        return loss
+
+    def _group_loss(self, model, inputs, mode, gem, denominator, rescale, num_items_in_batch) -> torch.Tensor:
+        """The spectrum loss of a batch of groups (K = 1 groups: NLL or GEM), summed over groups."""
+        single = inputs["num_refs"] == 1
+        unwrapped = self.accelerator.unwrap_model(model)
+        with collect_aux_loss(unwrapped, self.aux_loss_enabled) as aux_losses:
+            if gem:
+                seq_logps, entropy_sum, top1_sum, gem_per_group = self._gem_losses(
+                    model, inputs, single, mode
+                )
+            else:
+                seq_logps, entropy_sum, top1_sum = self._sequence_logps(model, inputs)
         ref_mask = inputs["ref_mask"]
         logps = seq_logps.new_zeros(ref_mask.shape)
         logps = logps.index_put((inputs["group_index"], inputs["slot_index"]), seq_logps)
@@ -261,20 +414,30 @@ class SpectrumTrainer(SFTTrainer):
         )
         # Same denominators for GEM as for the NLL, so it mixes with multi-reference groups alike.
         per_group = torch.where(single, gem_per_group if gem else -logps[:, 0], terms.loss)
-        denominator = inputs["loss_denominator"].sum() if num_items_in_batch is None else num_items_in_batch
         loss = per_group.sum() / torch.as_tensor(denominator).clamp(min=1e-8)
         # As in SFTTrainer: num_items_in_batch counts every rank's items while DDP averages grads.
-        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+        if rescale:
             loss = loss * (self.accelerator.num_processes // self.get_tp_size())
+        if aux_losses:
+            # SFTTrainer's MoE load-balancing term: the mean router loss of this batch's forwards.
+            aux = torch.stack([value.float() for value in aux_losses]).mean()
+            steps = self.current_gradient_accumulation_steps if num_items_in_batch is not None else 1
+            loss = loss + self.router_aux_loss_coef * aux / steps
+            self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux.detach()).mean().item())
         self._log_metrics(mode, inputs, terms, single, entropy_sum, top1_sum)
         return loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        # There are no logits to return: the fused LM head never builds them.
+        if "num_refs" not in inputs:  # TRL rows only
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad(), self.compute_loss_context_manager():
             loss = self.compute_loss(model, inputs)
-        return loss.detach(), None, None
+            if prediction_loss_only:
+                return loss.detach(), None, None
+            # The fused head never builds logits; compute_metrics asked for them, so build them here.
+            logits, labels = eval_logits(model, inputs)
+        return loss.detach(), logits, labels
 
     def _log_metrics(self, mode, inputs, terms, single, entropy_sum, top1_sum) -> None:
         gather = self.accelerator.gather_for_metrics

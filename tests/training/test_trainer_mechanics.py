@@ -140,10 +140,34 @@ def test_collator_keeps_groups_whole(tokenizer, tmp_path):
     assert isinstance(trainer.data_collator, SpectrumCollator)
 
 
-def test_config_rejects_packing_and_bad_weights(tmp_path):
-    with pytest.raises(ValueError, match="packing"):
-        _config(tmp_path, packing=True)
+def test_config_takes_trl_options_and_rejects_bad_weights(tmp_path):
+    # packing / padding_free / dft apply to TRL's single-target rows (refused with groups, see
+    # test_conformance); they conflict only with GEM, which scores padded rows.
+    assert _config(tmp_path, packing=True).packing
+    assert _config(tmp_path, loss_type="dft").loss_type == "dft"
+    with pytest.raises(ValueError, match=r"gem.*packing"):
+        _config(tmp_path, packing=True, spectrum_loss_type="gem")
+    with pytest.raises(ValueError, match="pick one"):
+        _config(tmp_path, loss_type="dft", spectrum_loss_type="gem")
     with pytest.raises(ValueError, match=">= 0"):
         _config(tmp_path, spectrum_beta=-1.0)
     with pytest.raises(ValueError, match="chunk_size"):
         _config(tmp_path, spectrum_chunk_size=0)
+
+
+def test_gem_applies_to_trl_rows_by_hand(tokenizer, tmp_path):
+    """TRL prompt/completion rows under spectrum_loss_type='gem': the token-mean GEM loss of their labels."""
+    from spectrum_tune.training.gem import gem_token_loss
+
+    rows = [{"prompt": _chat(q), "completion": [{"role": "assistant", "content": a}]}
+            for q, a in (("Name a color.", "red"), ("Pick a number between 1 and 3.", "2"))]
+    trainer = _trainer(tokenizer, tmp_path, rows=rows, spectrum_loss_type="gem", gem_beta=0.7)
+    batch = _batch(trainer)
+    assert "num_refs" not in batch  # TRL's own batch
+    trainer.model.train()
+    loss = trainer.compute_loss(trainer.model, batch)
+    with torch.no_grad():
+        logits = trainer.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    labels = batch["labels"][:, 1:]
+    expected = gem_token_loss(logits[:, :-1], labels, 0.7, "linear").sum() / (labels != -100).sum()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
