@@ -34,12 +34,14 @@ from ..toy import toy_tokenizer
 # A ChatML template with TRL's {% generation %} markers (assistant_only_loss), tools and a
 # `greeting` template variable (chat_template_kwargs), so one template serves every case.
 TEMPLATE = (
-    "{% if tools %}{{ '<|im_start|>system\\n' + tools | map(attribute='name') | join(' ') + '<|im_end|>\\n' }}"
-    "{% endif %}{% if greeting is defined %}{{ '<|im_start|>system\\n' + greeting + '<|im_end|>\\n' }}{% endif %}"
-    "{% for message in messages %}{% if message['role'] == 'assistant' %}{{ '<|im_start|>assistant\\n' }}"
+    "{% if tools %}{{ '<|im_start|>system\\n' + tools | map(attribute='name') | join(' ') }}"
+    "{{ '<|im_end|>\\n' }}{% endif %}"
+    "{% if greeting is defined %}{{ '<|im_start|>system\\n' + greeting + '<|im_end|>\\n' }}{% endif %}"
+    "{% for message in messages %}{% if message['role'] == 'assistant' %}"
+    "{{ '<|im_start|>assistant\\n' }}"
     "{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}{{ '\\n' }}"
-    "{% else %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endif %}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+    "{% else %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 QUESTIONS = ["Name a color.", "Pick a number between 1 and 3.", "Pick a number between 4 and 5."]
 ANSWERS = ["red", "2", "5"]
@@ -135,6 +137,11 @@ def _trainers(arch, tokenizer, tmp_path, rows, trainer_kwargs=None, **overrides)
     return made
 
 
+def _spectrum(tokenizer, tmp_path, rows, arch="llama", **overrides):
+    return SpectrumTrainer(_model(arch, tokenizer), processing_class=copy.deepcopy(tokenizer),
+                           args=_args(SpectrumConfig, tmp_path, **overrides), train_dataset=_dataset(rows))
+
+
 def _batch_loss(trainer, rows=None):
     rows = rows if rows is not None else [trainer.train_dataset[i] for i in range(len(trainer.train_dataset))]
     batch = trainer._prepare_inputs(trainer.data_collator(rows))
@@ -181,9 +188,10 @@ def test_training_matches_with_checkpointing_callbacks_and_plain_training_argume
     runs = []
     for trainer_class in (SFTTrainer, SpectrumTrainer):
         recorder = Recorder()
-        args = TrainingArguments(output_dir=str(tmp_path / trainer_class.__name__), report_to=[], use_cpu=True,
-                                 save_strategy="no", max_steps=2, per_device_train_batch_size=2, seed=0,
-                                 logging_steps=1, gradient_checkpointing=True, dataloader_pin_memory=False)
+        args = TrainingArguments(output_dir=str(tmp_path / trainer_class.__name__), report_to=[],
+                                 use_cpu=True, save_strategy="no", max_steps=2, per_device_train_batch_size=2,
+                                 seed=0, logging_steps=1, gradient_checkpointing=True,
+                                 dataloader_pin_memory=False)
         trainer = trainer_class(_model("llama", tokenizer), args=args, callbacks=[recorder],
                                 train_dataset=Dataset.from_list(DATASETS["conversational_prompt_completion"]),
                                 processing_class=copy.deepcopy(tokenizer))
@@ -268,8 +276,7 @@ def _sequence_logp(model, prompt_ids, completion_ids):
 def test_mixed_dataset_loss_is_token_weighted_by_hand(tokenizer, tmp_path, arch):
     """Groups and TRL rows in one batch: (sum of group losses + TRL token NLL) / (mean lengths + tokens)."""
     rows = MULTIREF + DATASETS["conversational_prompt_completion"][:2]
-    (spectrum,) = [SpectrumTrainer(_model(arch, tokenizer), args=_args(SpectrumConfig, tmp_path),
-                                   train_dataset=_dataset(rows), processing_class=copy.deepcopy(tokenizer))]
+    spectrum = _spectrum(tokenizer, tmp_path, rows, arch)
     data = spectrum.train_dataset
     assert len(data) == 4
     model = spectrum.model.eval()
@@ -290,19 +297,37 @@ def test_mixed_dataset_loss_is_token_weighted_by_hand(tokenizer, tmp_path, arch)
     assert loss == pytest.approx(numerator / denominator, rel=1e-5)
 
 
-def test_references_as_assistant_messages_equal_strings_and_aux_loss(tokenizer, tmp_path):
+def test_references_as_assistant_messages_equal_strings(tokenizer, tmp_path):
     as_messages = [{**row, "references": [_assistant(r) for r in row["references"]]} for row in MULTIREF]
-    losses = {}
-    for name, rows, coef in (("strings", MULTIREF, 0.0), ("messages", as_messages, 0.0), ("aux", MULTIREF, 0.5)):
-        (trainer,) = [SpectrumTrainer(_model("qwen3_moe", tokenizer), processing_class=copy.deepcopy(tokenizer),
-                                      args=_args(SpectrumConfig, tmp_path / name, router_aux_loss_coef=coef),
-                                      train_dataset=_dataset(rows))]
-        losses[name] = _batch_loss(trainer)
-        if coef:
-            aux = trainer._metrics["train"]["aux_loss"]
-            assert len(aux) == 1 and aux[0] > 0
-            assert losses["aux"] == pytest.approx(losses["strings"] + coef * aux[0], rel=1e-5)
-    assert losses["messages"] == pytest.approx(losses["strings"], abs=1e-6)
+    strings = _batch_loss(_spectrum(tokenizer, tmp_path / "s", MULTIREF))
+    assert _batch_loss(_spectrum(tokenizer, tmp_path / "m", as_messages)) == pytest.approx(strings, abs=1e-6)
+
+
+@pytest.mark.parametrize("chunk", [64, 2])
+def test_moe_aux_loss_is_added_to_the_spectrum_loss(tokenizer, tmp_path, chunk):
+    """coef * router loss on top of the spectrum loss, one chunk or two-pass chunks alike."""
+    plain = _batch_loss(_spectrum(tokenizer, tmp_path / "a", MULTIREF, "qwen3_moe", router_aux_loss_coef=0.0))
+    trainer = _spectrum(tokenizer, tmp_path / "b", MULTIREF, "qwen3_moe", router_aux_loss_coef=0.5,
+                        spectrum_chunk_size=chunk)
+    with_aux = _batch_loss(trainer)
+    (aux,) = trainer._metrics["train"]["aux_loss"]
+    assert aux > 0
+    assert with_aux == pytest.approx(plain + 0.5 * aux, rel=1e-5)
+    trainer.train()  # backward through the router loss (two-pass: recomputed chunks)
+    assert math.isfinite(trainer.state.log_history[0]["loss"])
+
+
+def test_a_stream_of_multireference_rows_trains(tokenizer, tmp_path):
+    def stream():
+        yield from MULTIREF
+
+    trainer = SpectrumTrainer(
+        _model("llama", tokenizer), processing_class=copy.deepcopy(tokenizer),
+        args=_args(SpectrumConfig, tmp_path, max_steps=2, per_device_train_batch_size=2),
+        train_dataset=IterableDataset.from_generator(stream),
+    )
+    trainer.train()
+    assert [e["loss"] > 0 for e in trainer.state.log_history if "loss" in e] == [True, True]
 
 
 @pytest.mark.parametrize("method", ["lora", "prompt_tuning", "prefix_tuning", "p_tuning"])
@@ -331,13 +356,12 @@ def test_peft_methods_train_on_both_kinds(tokenizer, tmp_path, method):
     [
         (MULTIREF, {"packing": True, "max_length": 32}, "would split the group's references"),
         (MULTIREF, {"padding_free": True, "max_length": None}, "would split the group's references"),
-        ([{**MULTIREF[0], "weight": [1, 1, 1]}], {}, "unknown field 'weight' in a multi-reference row; did you mean 'weights'"),
-        ([{"prompt": "Pick.", "completion": "1", "weights": [1]}], {}, "'weights' belongs to a multi-reference"),
+        ([{**MULTIREF[0], "weight": [1, 1, 1]}], {}, "unknown field 'weight' in a multi-reference row; did"),
+        ([{"prompt": "Pick.", "completion": "1", "weights": [1]}], {}, "'weights' belongs to a multi-ref"),
         ([{"prompt": "Pick.", "completions": "1"}], {}, "did you mean 'completion'"),
         ([{"prompt": "Name.", "references": ["Emma", "emma", "Ava"]}], {}, "normalize_answer"),
     ],
 )
 def test_refusals_name_the_reason(tokenizer, tmp_path, rows, overrides, message):
     with pytest.raises((DataError, ValueError), match=message):
-        SpectrumTrainer(_model("llama", tokenizer), processing_class=copy.deepcopy(tokenizer),
-                        args=_args(SpectrumConfig, tmp_path, **overrides), train_dataset=_dataset(rows))
+        _spectrum(tokenizer, tmp_path, rows, **overrides)
