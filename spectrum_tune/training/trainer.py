@@ -178,12 +178,21 @@ class SpectrumTrainer(SFTTrainer):
             self.data_collator = SpectrumCollator(
                 self._tokenizer.pad_token_id,
                 length_normalize=args.spectrum_length_normalize,
-                # MoE router losses weight router logits by the attention mask, which under a shared
-                # prompt cache spans the prompt too: score full sequences there.
-                prefix_sharing=args.spectrum_prefix_sharing and not args.gradient_checkpointing
-                and not self.aux_loss_enabled,
+                prefix_sharing=args.spectrum_prefix_sharing and self._prefix_sharing_exact(),
                 sft_collator=self.data_collator,
             )
+
+    def _prefix_sharing_exact(self) -> bool:
+        """Whether a shared prompt cache gives the full-sequence loss for this model and config."""
+        if self.args.gradient_checkpointing:
+            return False  # transformers drops the cache under checkpointing
+        if self.aux_loss_enabled:
+            # MoE router losses weight router logits by the attention mask, which under a shared
+            # prompt cache spans the prompt too.
+            return False
+        # Prompt learning (prompt/prefix/P-tuning) puts virtual tokens before the prompt and
+        # ignores position ids: the continuations would not see what a full sequence sees.
+        return not (is_peft_model(self.model) and self.model.active_peft_config.is_prompt_learning)
 
     # -- data ---------------------------------------------------------------------------------
 

@@ -341,6 +341,13 @@ def test_peft_methods_train_on_both_kinds(tokenizer, tmp_path, method):
         "p_tuning": PromptEncoderConfig(num_virtual_tokens=2, encoder_hidden_size=8, task_type="CAUSAL_LM"),
     }[method]
     rows = MULTIREF + DATASETS["conversational_prompt_completion"][:2]
+    losses = []
+    for sharing in (False, True):  # prefix sharing must stay exact (it is off under prompt learning)
+        trainer = SpectrumTrainer(_model("llama", tokenizer), processing_class=copy.deepcopy(tokenizer),
+                                  args=_args(SpectrumConfig, tmp_path, spectrum_prefix_sharing=sharing),
+                                  train_dataset=_dataset(MULTIREF), peft_config=copy.deepcopy(peft_config))
+        losses.append(_batch_loss(trainer))
+    assert losses[1] == pytest.approx(losses[0], abs=1e-6)
     trainer = SpectrumTrainer(_model("llama", tokenizer), processing_class=copy.deepcopy(tokenizer),
                               args=_args(SpectrumConfig, tmp_path), train_dataset=_dataset(rows),
                               peft_config=copy.deepcopy(peft_config))
