@@ -70,6 +70,10 @@ DATASETS = {
         {"input_ids": [5, 6, 7, 8, 9], "completion_mask": [0, 0, 1, 1, 1]},
         {"input_ids": [10, 11, 12], "completion_mask": [0, 1, 1]},
     ],
+    "multi_message_completion": [
+        {"prompt": _user(q), "completion": _assistant(a) + _user("Again.") + _assistant(a)}
+        for q, a in zip(QUESTIONS, ANSWERS, strict=True)
+    ],
     "chat_template_kwargs": [
         {"messages": _user(q) + _assistant(a), "chat_template_kwargs": {"greeting": "Hello"}}
         for q, a in zip(QUESTIONS, ANSWERS, strict=True)
@@ -157,6 +161,7 @@ CASES = [
     ("conversational_prompt_completion", "llama", {"completion_only_loss": False}),
     ("conversational_prompt_completion", "qwen2", {"max_length": 22}),
     ("pretokenized", "llama", {}),
+    ("multi_message_completion", "gpt2", {}),
     ("chat_template_kwargs", "qwen2", {}),
     ("tools", "llama", {}),
     ("standard_language_modeling", "llama", {"packing": True, "max_length": 16}),
@@ -172,6 +177,27 @@ def test_trl_rows_get_sft_trainers_tokens_and_loss(tokenizer, tmp_path, name, ar
     for column in ("input_ids", "labels"):
         assert spectrum.train_dataset[column] == sft.train_dataset[column]
     assert _batch_loss(spectrum) == pytest.approx(_batch_loss(sft), abs=1e-6)
+
+
+def test_formatting_func_rows_match(tokenizer, tmp_path):
+    rows = [{"question": q, "answer": a} for q, a in zip(QUESTIONS, ANSWERS, strict=True)]
+    def formatting(row):
+        return f"Q: {row['question']} A: {row['answer']}"
+
+    sft, spectrum = _trainers("llama", tokenizer, tmp_path, rows, trainer_kwargs={"formatting_func": formatting})
+    assert spectrum.train_dataset["input_ids"] == sft.train_dataset["input_ids"]
+    assert _batch_loss(spectrum) == pytest.approx(_batch_loss(sft), abs=1e-6)
+
+
+def test_tools_and_template_kwargs_reach_multireference_prompts(tokenizer, tmp_path):
+    tools = '[{"name": "pick", "description": "d", "parameters": {}}]'
+    rows = [{**MULTIREF[0], "tools": tools, "chat_template_kwargs": {"greeting": "Hello"}}]
+    with_extra = _spectrum(tokenizer, tmp_path / "a", rows).train_dataset[0]
+    plain = _spectrum(tokenizer, tmp_path / "b", MULTIREF[:1]).train_dataset[0]
+    text = tokenizer.decode(with_extra["prompt_ids"])
+    assert text.startswith("<|im_start|>system\npick<|im_end|>\n<|im_start|>system\nHello<|im_end|>")
+    assert text.endswith(tokenizer.decode(plain["prompt_ids"]))
+    assert with_extra["completion_ids"] == plain["completion_ids"]
 
 
 def test_training_matches_with_checkpointing_callbacks_and_plain_training_arguments(tokenizer, tmp_path):

@@ -171,3 +171,29 @@ def test_gem_applies_to_trl_rows_by_hand(tokenizer, tmp_path):
     labels = batch["labels"][:, 1:]
     expected = gem_token_loss(logits[:, :-1], labels, 0.7, "linear").sum() / (labels != -100).sum()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_mixed_batches_accumulate_like_one_big_batch(tokenizer, tmp_path):
+    """Groups and TRL rows split over micro-batches: one shared count gives the big batch's gradient."""
+    keys = ("prompt", "references", "weights", "completion")
+    rows = [*ROWS[:2], {"prompt": _chat("Pick a number between 4 and 5."),
+                        "completion": [{"role": "assistant", "content": "4"}]}]
+    rows = [{key: row.get(key) for key in keys} for row in rows]
+    trainer = _trainer(tokenizer, tmp_path / "mixed", rows=rows)
+    trainer.model.train()
+    full = _batch(trainer)
+    assert "sft" in full
+    trainer.compute_loss(trainer.model, full).backward()
+    reference = _grads(trainer.model)
+    trainer.model.zero_grad()
+    kinds = [bool(trainer.train_dataset[i]["completion_ids"]) for i in range(3)]
+    first = kinds.index(True)
+    parts = [_batch(trainer, [first]), _batch(trainer, [i for i in range(3) if i != first])]
+    assert "num_refs" in parts[0] and "sft" in parts[1]
+    count = trainer._get_num_items_in_batch(parts, torch.device("cpu"))
+    expected = full["loss_denominator"].sum() + (full["sft"]["labels"][:, 1:] != -100).sum()
+    assert count.item() == pytest.approx(expected.item())
+    for part in parts:
+        trainer.compute_loss(trainer.model, part, num_items_in_batch=count).backward()
+    for name, grad in reference.items():
+        torch.testing.assert_close(trainer.model.get_parameter(name).grad, grad, rtol=1e-5, atol=1e-7)
