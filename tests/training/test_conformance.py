@@ -184,7 +184,8 @@ def test_formatting_func_rows_match(tokenizer, tmp_path):
     def formatting(row):
         return f"Q: {row['question']} A: {row['answer']}"
 
-    sft, spectrum = _trainers("llama", tokenizer, tmp_path, rows, trainer_kwargs={"formatting_func": formatting})
+    kwargs = {"formatting_func": formatting}
+    sft, spectrum = _trainers("llama", tokenizer, tmp_path, rows, trainer_kwargs=kwargs)
     assert spectrum.train_dataset["input_ids"] == sft.train_dataset["input_ids"]
     assert _batch_loss(spectrum) == pytest.approx(_batch_loss(sft), abs=1e-6)
 
