@@ -31,6 +31,7 @@ __all__ = [
     "present_fields",
     "read_rows",
     "row_kind",
+    "rows_to_dataset",
     "validate_incontext_row",
     "validate_row",
 ]
@@ -463,4 +464,15 @@ def load_multiref(
             first[False], f"a chat-message prompt in a dataset of string prompts (first at {first[True]}); "
             "Arrow holds one prompt type per column, so use one kind"
         )
-    return Dataset.from_list(rows)
+    return rows_to_dataset(rows)
+
+
+def rows_to_dataset(rows: list[dict[str, Any]]) -> Any:
+    """``datasets.Dataset`` of normalised rows; a column only some rows have is None on the others.
+
+    (`Dataset.from_list` takes its columns from the first row alone.)
+    """
+    from datasets import Dataset
+
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    return Dataset.from_list([{key: row.get(key) for key in keys} for row in rows])

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import torch
 from accelerate.utils import is_peft_model
-from datasets import Dataset, IterableDataset
+from datasets import IterableDataset
 from torch.utils.checkpoint import checkpoint
 from transformers import TrainingArguments
 from transformers.modeling_outputs import CausalLMOutput
@@ -32,6 +32,7 @@ from .data import (
     DataError,
     present_fields,
     row_kind,
+    rows_to_dataset,
     validate_incontext_row,
     validate_row,
 )
@@ -212,7 +213,9 @@ class SpectrumTrainer(SFTTrainer):
             )
         if isinstance(dataset, IterableDataset):
             return self._prepare_stream(dataset, processing_class, args, packing, dataset_name)
-        if {"references", SOURCE_COLUMN, FORMAT_COLUMN} <= set(columns):
+        if {"references", SOURCE_COLUMN, FORMAT_COLUMN} <= set(columns) and set(
+            dataset[FORMAT_COLUMN]
+        ) <= {"multiref", "incontext"}:
             # Rows load_multiref already validated (the CLI's path): tokenise them as they are.
             self._check_groups_allowed(args, packing, dataset[0][SOURCE_COLUMN])
             groups = self._tokenize_groups(dataset, args, dataset_name)
@@ -224,7 +227,7 @@ class SpectrumTrainer(SFTTrainer):
         if not spectrum:
             return super()._prepare_dataset(dataset, processing_class, args, packing, None, dataset_name)
         self._check_groups_allowed(args, packing, spectrum[0]["source"])
-        groups = self._tokenize_groups(Dataset.from_list(spectrum), args, dataset_name)
+        groups = self._tokenize_groups(rows_to_dataset(spectrum), args, dataset_name)
         if not single:
             return groups.shuffle(seed=args.seed) if args.shuffle_dataset else groups
         rows = dataset.select(single)

@@ -192,8 +192,9 @@ def test_formatting_func_rows_match(tokenizer, tmp_path):
 
 def test_tools_and_template_kwargs_reach_multireference_prompts(tokenizer, tmp_path):
     tools = '[{"name": "pick", "description": "d", "parameters": {}}]'
-    rows = [{**MULTIREF[0], "tools": tools, "chat_template_kwargs": {"greeting": "Hello"}}]
-    with_extra = _spectrum(tokenizer, tmp_path / "a", rows).train_dataset[0]
+    # The first row has neither: the column must still reach the second.
+    rows = [MULTIREF[1], {**MULTIREF[0], "tools": tools, "chat_template_kwargs": {"greeting": "Hello"}}]
+    with_extra = _spectrum(tokenizer, tmp_path / "a", rows).train_dataset[1]
     plain = _spectrum(tokenizer, tmp_path / "b", MULTIREF[:1]).train_dataset[0]
     text = tokenizer.decode(with_extra["prompt_ids"])
     assert text.startswith("<|im_start|>system\npick<|im_end|>\n<|im_start|>system\nHello<|im_end|>")
