@@ -165,6 +165,9 @@ CASES = [
     ("chat_template_kwargs", "qwen2", {}),
     ("tools", "llama", {}),
     ("standard_language_modeling", "llama", {"packing": True, "max_length": 16}),
+    ("standard_language_modeling", "qwen2", {"packing": True, "packing_strategy": "wrapped",
+                                             "max_length": 8}),
+    ("standard_prompt_completion", "llama", {"pad_to_multiple_of": 8}),
     ("conversational_prompt_completion", "llama", {"padding_free": True, "max_length": None}),
     ("standard_prompt_completion", "qwen2", {"loss_type": "dft"}),
     ("conversational_language_modeling", "qwen3_moe", {"router_aux_loss_coef": 0.05}),
@@ -283,6 +286,17 @@ def test_compute_metrics_predict_and_best_model(tokenizer, tmp_path):
             results.append((metrics["eval_token_accuracy"], metrics["eval_loss"], trainer.state.best_metric))
     assert results[1] == pytest.approx(results[0], abs=1e-6)
     assert results[2][0] is not None and 0 <= results[2][0] <= 1
+
+
+def test_evaluate_takes_raw_datasets_by_name(tokenizer, tmp_path):
+    """evaluate() on a dict of raw datasets: TRL rows give SFTTrainer's eval loss; groups evaluate too."""
+    trl_rows = Dataset.from_list(DATASETS["conversational_prompt_completion"])
+    sft, spectrum = _trainers("llama", tokenizer, tmp_path, DATASETS["conversational_prompt_completion"],
+                              per_device_eval_batch_size=4)
+    expected = sft.evaluate(eval_dataset={"trl": trl_rows})["eval_trl_loss"]
+    metrics = spectrum.evaluate(eval_dataset={"trl": trl_rows, "groups": _dataset(MULTIREF)})
+    assert metrics["eval_trl_loss"] == pytest.approx(expected, abs=1e-6)
+    assert math.isfinite(metrics["eval_groups_loss"]) and metrics["eval_groups_loss"] > 0
 
 
 def _group_loss(logps, weights):
