@@ -170,7 +170,8 @@ class SpectrumTrainer(SFTTrainer):
                 raise TypeError(f"SpectrumTrainer needs a SpectrumConfig, got {type(args).__name__}")
             # As SFTTrainer does for plain TrainingArguments: the same values, our defaults elsewhere.
             values = args.to_dict()
-            values["hub_token"] = args.hub_token  # to_dict hides it
+            # to_dict masks every `*_token` field (hub_token, and SFTConfig's eos_token / pad_token)
+            values.update({key: getattr(args, key) for key in values if key.endswith("_token")})
             args = SpectrumConfig(**values)
         custom_collator = kwargs.get("data_collator") is not None
         super().__init__(model, args=args, **kwargs)

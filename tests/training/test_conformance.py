@@ -227,6 +227,11 @@ def test_training_matches_with_checkpointing_callbacks_and_plain_training_argume
                                 train_dataset=Dataset.from_list(DATASETS["conversational_prompt_completion"]),
                                 processing_class=copy.deepcopy(tokenizer))
         assert isinstance(trainer.args, SFTConfig)
+        if trainer_class is SpectrumTrainer:  # an SFTConfig converts too, its token fields intact
+            config = SFTConfig(**{**args.to_dict(), "hub_token": None, "pad_token": "<|pad|>"})
+            converted = SpectrumTrainer(_model("llama", tokenizer), args=config, processing_class=tokenizer,
+                                        train_dataset=Dataset.from_list(MULTIREF)).args
+            assert isinstance(converted, SpectrumConfig) and converted.pad_token == "<|pad|>"
         trainer.train()
         runs.append(recorder.losses)
     assert len(runs[1]) == 2
