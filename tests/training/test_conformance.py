@@ -270,11 +270,12 @@ def _argmax(logits, labels):
 
 def test_compute_metrics_predict_and_best_model(tokenizer, tmp_path):
     results = []
+    mixed = MULTIREF + DATASETS["conversational_prompt_completion"]
     for rows in (DATASETS["conversational_prompt_completion"], None):
         for trainer_class, config_class in ((SFTTrainer, SFTConfig), (SpectrumTrainer, SpectrumConfig)):
             if rows is None and trainer_class is SFTTrainer:
-                continue  # multi-reference rows: SpectrumTrainer only
-            data = Dataset.from_list(rows if rows is not None else MULTIREF)
+                continue  # multi-reference (mixed) rows: SpectrumTrainer only
+            data = _dataset(rows if rows is not None else mixed)
             trainer = trainer_class(
                 _model("llama", tokenizer), processing_class=copy.deepcopy(tokenizer),
                 args=_args(config_class, tmp_path / config_class.__name__, max_steps=2, eval_strategy="steps",
