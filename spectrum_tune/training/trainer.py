@@ -395,13 +395,17 @@ class SpectrumTrainer(SFTTrainer):
         if denominator is None:
             denominator = sum(part["loss_denominator"].sum() for part in parts)
             denominator = denominator + (label_count(sft) if sft is not None else 0)
-        # SFTTrainer rescales when given a count; the TRL rows go through it with this denominator.
-        counted = num_items_in_batch is not None or sft is not None
-        rescale = self.args.average_tokens_across_devices and counted
+        # As SFTTrainer: a global count (num_items_in_batch) is rescaled by the number of processes.
+        rescale = self.args.average_tokens_across_devices and num_items_in_batch is not None
         loss = sum(self._group_loss(model, part, mode, gem, denominator, rescale, num_items_in_batch)
                    for part in parts)
         if sft is not None:
-            loss = loss + super().compute_loss(model, sft, num_items_in_batch=denominator)
+            # SFTTrainer gets the shared denominator as its count and rescales it as a global one;
+            # undo that when the count is this process's own (eval).
+            sft_loss = super().compute_loss(model, sft, num_items_in_batch=denominator)
+            if self.args.average_tokens_across_devices and num_items_in_batch is None:
+                sft_loss = sft_loss / (self.accelerator.num_processes // self.get_tp_size())
+            loss = loss + sft_loss
         if return_outputs:
             with torch.no_grad():
                 logits, _ = eval_logits(model, inputs)
