@@ -378,12 +378,22 @@ def test_a_stream_of_multireference_rows_trains(tokenizer, tmp_path):
     assert [e["loss"] > 0 for e in trainer.state.log_history if "loss" in e] == [True, True]
 
 
-@pytest.mark.parametrize("method", ["lora", "prompt_tuning", "prefix_tuning", "p_tuning"])
+@pytest.mark.parametrize("method", ["lora", "ia3", "loha", "prompt_tuning", "prefix_tuning", "p_tuning"])
 def test_peft_methods_train_on_both_kinds(tokenizer, tmp_path, method):
-    from peft import LoraConfig, PrefixTuningConfig, PromptEncoderConfig, PromptTuningConfig
+    from peft import (
+        IA3Config,
+        LoHaConfig,
+        LoraConfig,
+        PrefixTuningConfig,
+        PromptEncoderConfig,
+        PromptTuningConfig,
+    )
 
     peft_config = {
         "lora": LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
+        "ia3": IA3Config(target_modules=["v_proj", "down_proj"], feedforward_modules=["down_proj"],
+                         task_type="CAUSAL_LM"),
+        "loha": LoHaConfig(r=2, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
         "prompt_tuning": PromptTuningConfig(num_virtual_tokens=2, task_type="CAUSAL_LM"),
         "prefix_tuning": PrefixTuningConfig(num_virtual_tokens=2, task_type="CAUSAL_LM"),
         "p_tuning": PromptEncoderConfig(num_virtual_tokens=2, encoder_hidden_size=8, task_type="CAUSAL_LM"),
