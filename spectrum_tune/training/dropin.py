@@ -10,10 +10,14 @@ router loss of the spectrum path's forwards.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import torch
+
+from .fields import TEMPLATE_COLUMN
+from .tokenize import tokenize_group
 
 __all__ = [
     "GROUP_COLUMNS",
@@ -24,6 +28,7 @@ __all__ = [
     "eval_logits",
     "join_datasets",
     "label_count",
+    "tokenize_row",
 ]
 
 GROUP_COLUMNS = ["prompt_ids", "completion_ids", "completion_mask", "weights"]
@@ -49,6 +54,13 @@ class TemplateTokenizer:
 
     def apply_chat_template(self, *args: Any, **kwargs: Any) -> Any:
         return self._tokenizer.apply_chat_template(*args, **{**self._template_kwargs, **kwargs})
+
+
+def tokenize_row(row: dict[str, Any], tokenizer: Any, max_length: int | None) -> dict[str, Any]:
+    """:func:`tokenize_group` of a validated spectrum row, its tools / template kwargs applied."""
+    template_kwargs = json.loads(row.get(TEMPLATE_COLUMN) or "{}")
+    wrapped = TemplateTokenizer(tokenizer, template_kwargs) if template_kwargs else tokenizer
+    return tokenize_group(row, wrapped, max_length)
 
 
 def join_datasets(groups: Any, single: Any) -> Any:

@@ -11,7 +11,6 @@ GEM loss (``spectrum_loss_type="gem"``, see :mod:`spectrum_tune.training.gem`).
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 import torch
@@ -28,7 +27,6 @@ from .config import SpectrumConfig
 from .data import (
     FORMAT_COLUMN,
     SOURCE_COLUMN,
-    TEMPLATE_COLUMN,
     DataError,
     present_fields,
     row_kind,
@@ -39,18 +37,17 @@ from .data import (
 from .dropin import (
     GROUP_COLUMNS,
     SINGLE_COLUMNS,
-    TemplateTokenizer,
     as_groups,
     collect_aux_loss,
     eval_logits,
     join_datasets,
     label_count,
+    tokenize_row,
 )
 from .formats import split_rows
 from .gem import chunked_gem_loss
 from .losses import sequence_logps, spectrum_loss_per_group
 from .prefix import continuation_inputs, encode_prompts
-from .tokenize import tokenize_group
 
 __all__ = ["SpectrumCollator", "SpectrumConfig", "SpectrumTrainer"]
 
@@ -255,15 +252,9 @@ class SpectrumTrainer(SFTTrainer):
         tokenizer = self._tokenizer
         if any(fmt == "incontext" for fmt in dataset[FORMAT_COLUMN]) and not tokenizer.chat_template:
             raise ValueError("in-context rows need a tokenizer with a chat template")
-        max_length = args.max_length
-
-        def tokenize(row):
-            template_kwargs = json.loads(row.get(TEMPLATE_COLUMN) or "{}")
-            wrapped = TemplateTokenizer(tokenizer, template_kwargs) if template_kwargs else tokenizer
-            return tokenize_group(row, wrapped, max_length)
-
         return dataset.map(
-            tokenize,
+            tokenize_row,
+            fn_kwargs={"tokenizer": tokenizer, "max_length": args.max_length},
             remove_columns=[c for c in dataset.column_names if c not in TOKENIZED_COLUMNS] or None,
             desc=f"Tokenizing {dataset_name} groups",
         )
@@ -290,9 +281,7 @@ class SpectrumTrainer(SFTTrainer):
                 )
             row = present_fields(row)
             valid = validate_row(row, where) if kind == "multiref" else validate_incontext_row(row, where)
-            template_kwargs = json.loads(valid.get(TEMPLATE_COLUMN) or "{}")
-            wrapped = TemplateTokenizer(tokenizer, template_kwargs) if template_kwargs else tokenizer
-            return tokenize_group(valid, wrapped, args.max_length)
+            return tokenize_row(valid, tokenizer, args.max_length)
 
         columns = get_dataset_column_names(dataset)
         return dataset.map(prepare, with_indices=True, remove_columns=columns)
