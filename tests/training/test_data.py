@@ -236,3 +236,15 @@ def test_normalize_answer_is_shared_with_the_eval():
 
     assert eval_normalize is normalize_answer
     assert normalize_answer(' "Emma." ') == "emma"
+
+
+def test_tool_call_messages_in_a_prompt_are_kept(tmp_path):
+    call = {"type": "function", "function": {"name": "pick", "arguments": {"low": 1}}}
+    prompt = [{"role": "user", "content": "Pick."}, {"role": "assistant", "tool_calls": [call]},
+              {"role": "tool", "name": "pick", "content": "3"}]
+    data = load_multiref(_write_jsonl(tmp_path / "t.jsonl", [{"prompt": prompt, "references": ["3", "4"]}]))
+    assert data[0]["prompt"][1]["tool_calls"][0]["function"]["name"] == "pick"
+    assert data[0]["prompt"][2]["name"] == "pick"
+    bad = [{"role": "user", "content": "Pick."}, {"role": "assistant"}]
+    with pytest.raises(DataError, match="'prompt' message 1 must be an object with string 'role'"):
+        load_multiref(_write_jsonl(tmp_path / "b.jsonl", [{"prompt": bad, "references": ["3"]}]))
