@@ -1,7 +1,12 @@
-"""SpectrumCollator: a batch of tokenised groups -> padded sequences plus group bookkeeping."""
+"""SpectrumCollator: a batch of tokenised groups -> padded sequences plus group bookkeeping.
+
+TRL single-target rows in the batch (no ``completion_ids``) are collated by TRL's own collator:
+alone they make TRL's batch unchanged; beside groups they ride along under the key ``sft``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -18,14 +23,40 @@ class SpectrumCollator:
     ``group_index`` ``[N]`` (which group each sequence belongs to), ``slot_index`` ``[N]``
     (its position in the group), ``weights`` and ``ref_mask`` ``[G, K_max]``, ``num_refs``
     ``[G]`` and ``loss_denominator`` ``[G]`` (the group's mean number of loss tokens, or 1).
+    Rows without ``completion_ids`` go to ``sft_collator`` (TRL's): a batch of only such rows is
+    its batch as is, otherwise it is added under ``sft``.
     """
 
-    def __init__(self, pad_token_id: int, length_normalize: bool = True, prefix_sharing: bool = False):
+    def __init__(
+        self,
+        pad_token_id: int,
+        length_normalize: bool = True,
+        prefix_sharing: bool = False,
+        sft_collator: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None,
+    ):
         self.pad_token_id = pad_token_id
         self.length_normalize = length_normalize
         self.prefix_sharing = prefix_sharing
+        self.sft_collator = sft_collator
 
-    def __call__(self, groups: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        groups = [example for example in examples if example.get("completion_ids")]
+        if len(groups) == len(examples):
+            return self._collate_groups(groups)
+        if self.sft_collator is None:
+            raise ValueError("a row without completion_ids (a TRL row) and no sft_collator to collate it")
+        # Only TRL's keys: the joined dataset's empty group columns would confuse its collator.
+        keys = ("input_ids", "labels", "seq_lengths")
+        singles = [
+            {key: example[key] for key in keys if example.get(key) is not None}
+            for example in examples if not example.get("completion_ids")
+        ]
+        sft = self.sft_collator(singles)
+        if not groups:
+            return sft
+        return {**self._collate_groups(groups), "sft": sft}
+
+    def _collate_groups(self, groups: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         sequences, label_masks, group_index, slot_index = [], [], [], []
         denominators = []
         max_refs = max(len(group["completion_ids"]) for group in groups)

@@ -122,10 +122,12 @@ class SpectrumConfig(SFTConfig):
             raise ValueError(f"gem_beta must be in (0, 1], got {self.gem_beta}")
         if self.gem_h not in GEM_H:
             raise ValueError(f"gem_h must be one of {GEM_H}, got {self.gem_h!r}")
-        if self.packing or self.padding_free:
+        # packing / padding_free / loss_type='dft' apply to TRL's single-target rows; a dataset with
+        # multi-reference rows is refused under packing when it is prepared (it would split groups).
+        if self.spectrum_loss_type == "gem" and self.loss_type == "dft":
+            raise ValueError("spectrum_loss_type='gem' and loss_type='dft' both replace the NLL; pick one")
+        if self.spectrum_loss_type == "gem" and (self.packing or self.padding_free):
             raise ValueError(
-                "packing and padding_free are not supported: they would split a group's references "
-                "across sequences. Set packing=False and padding_free=False."
+                "spectrum_loss_type='gem' scores padded rows and does not support packing or padding_free; "
+                "set packing=False and padding_free=False"
             )
-        if self.loss_type != "nll":
-            raise ValueError("SpectrumTrainer supports loss_type='nll' for its single-reference rows")

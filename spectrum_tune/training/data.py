@@ -18,30 +18,34 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import SpectrumError
+from ..text import normalize_answer
+from .fields import (
+    FORMAT_COLUMN,
+    KNOWN_FIELDS,
+    MULTIREF_FIELDS,
+    SOURCE_COLUMN,
+    TEMPLATE_COLUMN,
+    DataError,
+    check_spectrum_fields,
+    present_fields,
+    row_kind,
+)
 
 __all__ = [
+    "KNOWN_FIELDS",
     "DataError",
     "group_completions",
     "incontext_messages",
     "load_multiref",
+    "present_fields",
     "read_rows",
+    "row_kind",
+    "rows_to_dataset",
     "validate_incontext_row",
     "validate_row",
 ]
 
-SOURCE_COLUMN = "source"
-FORMAT_COLUMN = "format"
 INCONTEXT_ROLES = ("description", "input", "output")
-
-
-class DataError(SpectrumError, ValueError):
-    """A row that cannot be trained on; the message starts with ``file:line`` (or the row)."""
-
-    def __init__(self, where: str, problem: str):
-        super().__init__(f"{where}: {problem}")
-        self.where = where
-        self.problem = problem
 
 
 # --------------------------------------------------------------------------------------------
@@ -110,22 +114,25 @@ def read_rows(path: str | Path) -> Iterator[tuple[str, Any]]:
 # --------------------------------------------------------------------------------------------
 
 
-def _validate_prompt(prompt: Any, where: str) -> str | list[dict[str, str]]:
+def _validate_prompt(prompt: Any, where: str) -> str | list[dict[str, Any]]:
     if isinstance(prompt, str):
         if not prompt:
             raise DataError(where, "'prompt' is an empty string")
         return prompt
     if isinstance(prompt, list) and prompt:
         for index, message in enumerate(prompt):
+            content = message.get("content") if isinstance(message, dict) else None
+            # A tool-call turn may carry no text: its content is in `tool_calls`.
             if (
                 not isinstance(message, dict)
                 or not isinstance(message.get("role"), str)
-                or not isinstance(message.get("content"), str)
+                or not (isinstance(content, str) or message.get("tool_calls"))
             ):
                 raise DataError(
                     where, f"'prompt' message {index} must be an object with string 'role' and 'content'"
                 )
-        return [{"role": m["role"], "content": m["content"]} for m in prompt]
+        # Keep every key (tool_calls, name, ...): the chat template reads them.
+        return [present_fields(message) for message in prompt]
     raise DataError(where, "'prompt' must be a non-empty string or a list of chat messages")
 
 
@@ -153,39 +160,51 @@ def _validate_weights(weights: Any, count: int, where: str) -> list[float]:
     return [value / total for value in values]
 
 
+def _assistant_text(value: Any) -> str | None:
+    """The text of a one-message assistant turn (TRL's conversational completion), else None."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        message = present_fields(value[0])
+        plain = set(message) <= {"role", "content"} and isinstance(message.get("content"), str)
+        if plain and message.get("role") == "assistant":
+            return message["content"]
+    return None
+
+
 def _completion_text(completion: Any, where: str) -> str:
     """The assistant text of a TRL completion (a string or a one-message assistant turn)."""
     if isinstance(completion, str):
         return completion
-    if (
-        isinstance(completion, list)
-        and len(completion) == 1
-        and isinstance(completion[0], dict)
-        and isinstance(completion[0].get("content"), str)
-    ):
-        return completion[0]["content"]
-    raise DataError(where, "'completion' must be a string or a single assistant message")
+    text = _assistant_text(completion)
+    if text is None:
+        raise DataError(where, "'completion' must be a string or a single assistant message")
+    return text
 
 
-def validate_row(row: Any, where: str) -> dict[str, Any]:
-    """Check one multi-reference row and return it normalised (weights summing to one)."""
-    if not isinstance(row, dict):
-        raise DataError(where, "a row must be a JSON object")
-    if "prompt" not in row:
-        raise DataError(where, "missing field 'prompt'")
-    prompt = _validate_prompt(row["prompt"], where)
-    if "references" not in row:
-        raise DataError(where, "missing field 'references' (or 'completion' for plain SFT rows)")
-    references = row["references"]
+def _reference_texts(references: Any, chat: bool, where: str) -> list[str]:
+    """References as strings: each a string or, with a chat prompt, one assistant message."""
     if not isinstance(references, list):
-        raise DataError(where, "'references' must be a list of strings")
+        raise DataError(where, "'references' must be a list of strings or of assistant messages")
     if not references:
         raise DataError(where, "'references' is empty")
+    texts = []
     for index, reference in enumerate(references):
-        if not isinstance(reference, str):
-            raise DataError(where, f"reference {index} is not a string: {reference!r}")
-        if not reference:
+        text = reference if isinstance(reference, str) else _assistant_text(reference) if chat else None
+        if text is None:
+            raise DataError(
+                where,
+                f"reference {index} is not a string: {reference!r}"
+                + (" (with a chat prompt a reference may also be one assistant message, "
+                   '[{"role": "assistant", "content": "..."}]; several messages or tool calls are a '
+                   "single-target prompt/completion row)" if chat else ""),
+            )
+        if not text:
             raise DataError(where, f"reference {index} is an empty string")
+        texts.append(text)
+    return texts
+
+
+def _check_distinct(references: list[str], where: str) -> None:
+    """Duplicates, and references that the eval would count as one answer, are errors."""
     seen: dict[str, int] = {}
     for index, reference in enumerate(references):
         if reference in seen:
@@ -193,42 +212,93 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
                 where, f"duplicate reference {reference!r} (entries {seen[reference]} and {index})"
             )
         seen[reference] = index
+    normalised: dict[str, int] = {}
+    for index, reference in enumerate(references):
+        key = normalize_answer(reference)
+        if key in normalised:
+            other = references[normalised[key]]
+            raise DataError(
+                where,
+                f"references {other!r} and {reference!r} (entries {normalised[key]} and {index}) are one "
+                "answer after the eval's normalize_answer (strip, first line, trailing .!? and quotes, "
+                "whitespace, casefold); merge them into one reference and add up their weights",
+            )
+        normalised[key] = index
+
+
+def _template_kwargs(row: dict[str, Any], where: str) -> str | None:
+    """A row's `tools` and `chat_template_kwargs` as one JSON object string (None if neither)."""
+    extra: dict[str, Any] = {}
+    tools = row.get("tools")
+    if tools is not None:
+        if isinstance(tools, str):
+            try:
+                tools = json.loads(tools)
+            except json.JSONDecodeError as error:
+                raise DataError(where, f"'tools' is not valid JSON ({error.msg})") from None
+        if not isinstance(tools, list):
+            raise DataError(where, "'tools' must be a list of tool definitions (or its JSON string)")
+        extra["tools"] = tools
+    kwargs = row.get("chat_template_kwargs")
+    if kwargs is not None:
+        if not isinstance(kwargs, dict):
+            raise DataError(where, "'chat_template_kwargs' must be an object")
+        extra.update(present_fields(kwargs))
+    return json.dumps(extra) if extra else None
+
+
+def validate_row(row: Any, where: str) -> dict[str, Any]:
+    """Check one multi-reference row and return it normalised (weights summing to one).
+
+    Unknown fields are errors (:func:`row_kind`); references given as one assistant message
+    each are stored as their text; references that only differ by the eval's normalisation
+    (:func:`spectrum_tune.text.normalize_answer`) are an error.
+    """
+    if not isinstance(row, dict):
+        raise DataError(where, "a row must be a JSON object")
+    check_spectrum_fields(present_fields(row), MULTIREF_FIELDS, "multi-reference", where)
+    if "prompt" not in row:
+        raise DataError(where, "missing field 'prompt'")
+    prompt = _validate_prompt(row["prompt"], where)
+    if "references" not in row:
+        raise DataError(where, "missing field 'references' (or 'completion' for plain SFT rows)")
+    references = _reference_texts(row["references"], not isinstance(prompt, str), where)
+    _check_distinct(references, where)
     weights = _validate_weights(row.get("weights"), len(references), where)
-    return {
+    normalised = {
         "prompt": prompt,
-        "references": list(references),
+        "references": references,
         "weights": weights,
         SOURCE_COLUMN: where,
         FORMAT_COLUMN: "multiref",
     }
+    template = _template_kwargs(row, where)
+    if template is not None:
+        normalised[TEMPLATE_COLUMN] = template
+    return normalised
 
 
 def group_completions(rows: Iterable[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Group plain prompt/completion rows by prompt; weights are the empirical frequencies."""
-    groups: dict[str, dict[str, Any]] = {}
+    """Group plain prompt/completion rows by context; weights are the empirical frequencies.
+
+    The context is the prompt with the row's tools and chat-template kwargs; each group is
+    checked like any multi-reference row (:func:`validate_row`).
+    """
+    groups: dict[str, tuple[str, dict[str, Any], dict[str, int]]] = {}
     for where, row in rows:
-        prompt = _validate_prompt(row.get("prompt"), where) if "prompt" in row else None
-        if prompt is None:
+        if "prompt" not in row:
             raise DataError(where, "missing field 'prompt'")
+        prompt = _validate_prompt(row["prompt"], where)
         completion = _completion_text(row["completion"], where)
         if not completion:
             raise DataError(where, "'completion' is an empty string")
-        key = json.dumps(prompt, sort_keys=True)
-        group = groups.setdefault(key, {"prompt": prompt, "counts": {}, SOURCE_COLUMN: where})
-        group["counts"][completion] = group["counts"].get(completion, 0) + 1
-    grouped = []
-    for group in groups.values():
-        total = sum(group["counts"].values())
-        grouped.append(
-            {
-                "prompt": group["prompt"],
-                "references": list(group["counts"]),
-                "weights": [count / total for count in group["counts"].values()],
-                SOURCE_COLUMN: group[SOURCE_COLUMN],
-                FORMAT_COLUMN: "multiref",
-            }
-        )
-    return grouped
+        context = {"prompt": prompt, **{k: row[k] for k in ("tools", "chat_template_kwargs") if row.get(k)}}
+        _, _, counts = groups.setdefault(json.dumps(context, sort_keys=True), (where, context, {}))
+        counts[completion] = counts.get(completion, 0) + 1
+    return [
+        validate_row({**context, "references": list(counts), "weights": list(counts.values())}, where)
+        for where, context, counts in groups.values()
+    ]
 
 
 def incontext_messages(
@@ -282,12 +352,20 @@ def _normalise_rows(rows: Iterable[tuple[str, Any]]) -> list[dict[str, Any]]:
     normalised: list[dict[str, Any]] = []
     plain: list[tuple[str, dict[str, Any]]] = []
     for where, row in rows:
-        if isinstance(row, dict) and "outputs" in row and "references" not in row:
+        kind = row_kind(row, where)
+        row = present_fields(row)
+        if kind == "incontext":
             normalised.append(validate_incontext_row(row, where))
-        elif isinstance(row, dict) and "completion" in row and "references" not in row:
+        elif kind == "multiref":
+            normalised.append(validate_row(row, where))
+        elif "completion" in row and "input_ids" not in row:
             plain.append((where, row))
         else:
-            normalised.append(validate_row(row, where))
+            raise DataError(
+                where,
+                "a TRL single-target row (text, messages or input_ids): load_multiref reads multi-reference "
+                "and prompt/completion rows; pass such a dataset to SpectrumTrainer directly",
+            )
     return normalised + group_completions(plain)
 
 
@@ -318,7 +396,21 @@ def load_multiref(
             raise DataError(str(source), "expected .jsonl, .json or .parquet files or a Hub dataset")
     if not rows:
         raise DataError(str(source), "no rows")
-    kinds = {isinstance(row["prompt"], str) for row in rows}
-    if len(kinds) > 1:
-        raise DataError(str(source), "mixes string prompts and chat-message prompts; use one kind")
-    return Dataset.from_list(rows)
+    first = {isinstance(row["prompt"], str): row[SOURCE_COLUMN] for row in reversed(rows)}
+    if len(first) > 1:
+        raise DataError(
+            first[False], f"a chat-message prompt in a dataset of string prompts (first at {first[True]}); "
+            "Arrow holds one prompt type per column, so use one kind"
+        )
+    return rows_to_dataset(rows)
+
+
+def rows_to_dataset(rows: list[dict[str, Any]]) -> Any:
+    """``datasets.Dataset`` of normalised rows; a column only some rows have is None on the others.
+
+    (`Dataset.from_list` takes its columns from the first row alone.)
+    """
+    from datasets import Dataset
+
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    return Dataset.from_list([{key: row.get(key) for key in keys} for row in rows])

@@ -63,11 +63,16 @@ def _rope_parameters(config: Any) -> dict[str, Any]:
     return parameters if isinstance(parameters, dict) else {}
 
 
-def prefix_sharing_blocker(model: torch.nn.Module, sequence_width: int) -> str | None:
+def prefix_sharing_blocker(
+    model: torch.nn.Module, sequence_width: int, *, router_aux_loss: bool = False
+) -> str | None:
     """Why prefix sharing would not be exact for ``model`` (unwrapped from DDP/FSDP), or None.
 
-    ``sequence_width`` is the longest full sequence (prompt + completion) of the batch.
+    ``sequence_width`` is the longest full sequence (prompt + completion) of the batch;
+    ``router_aux_loss``: the trainer adds an MoE model's router load-balancing loss.
     """
+    if router_aux_loss:
+        return "the MoE router loss weighs router logits by the full sequence's attention mask"
     peft_config = getattr(model, "active_peft_config", None)
     if peft_config is not None and getattr(peft_config, "is_prompt_learning", False):
         return "PEFT prompt learning adds virtual tokens to every forward"

@@ -15,202 +15,212 @@ from typing import Any, ClassVar
 
 import torch
 from accelerate.utils import is_peft_model
-from torch.utils.checkpoint import checkpoint
+from datasets import IterableDataset
+from transformers import TrainingArguments
+from transformers.modeling_outputs import CausalLMOutput
 from trl import SFTTrainer
+from trl.data_utils import get_dataset_column_names
 
 from .chunks import agree_counts, chunk_count, empty_chunk
 from .collator import SpectrumCollator
 from .config import SpectrumConfig
-from .data import FORMAT_COLUMN, SOURCE_COLUMN, load_multiref
-from .gem import chunked_gem_loss
-from .losses import sequence_logps, spectrum_loss_per_group
+from .data import (
+    FORMAT_COLUMN,
+    SOURCE_COLUMN,
+    DataError,
+    present_fields,
+    row_kind,
+    rows_to_dataset,
+    validate_incontext_row,
+    validate_row,
+)
+from .dropin import (
+    GROUP_COLUMNS,
+    SINGLE_COLUMNS,
+    as_groups,
+    collect_aux_loss,
+    eval_logits,
+    join_datasets,
+    label_count,
+    tokenize_row,
+)
+from .formats import split_rows
+from .losses import spectrum_loss_per_group
 from .prefix import (
     PrefixCacheError,
-    continuation_inputs,
     encode_prompts,
     notice_fallback,
     prefix_sharing_blocker,
 )
-from .tokenize import tokenize_group
+from .scoring import (
+    check_plain_lm_head,
+    gem_chunk,
+    run_chunks,
+    score_continuations,
+    score_full_sequences,
+    select_groups,
+)
 
 __all__ = ["SpectrumCollator", "SpectrumConfig", "SpectrumTrainer"]
 
-TOKENIZED_COLUMNS = ["prompt_ids", "completion_ids", "completion_mask", "weights"]
-
-
-def _score_chunk(model: torch.nn.Module, **model_inputs: Any) -> tuple[torch.Tensor, ...]:
-    """Sequence log-probs of one chunk, plus its summed token entropy and top-1 hits."""
-    outputs = model(**model_inputs, fused_lm_head=True)
-    logps = sequence_logps(outputs.log_probs, outputs.label_mask)
-    entropy = outputs.entropy.detach().float().sum() if outputs.entropy is not None else logps.new_zeros(())
-    top1 = outputs.is_top1.detach().float().sum() if outputs.is_top1 is not None else logps.new_zeros(())
-    return logps, entropy, top1
-
-
-def _score_full_sequences(model, input_ids, attention_mask, labels) -> tuple[torch.Tensor, ...]:
-    width = int(attention_mask.sum(dim=-1).max())
-    return _score_chunk(
-        model, input_ids=input_ids[:, :width], attention_mask=attention_mask[:, :width],
-        labels=labels[:, :width], use_cache=False,
-    )
-
-
-def _score_continuations(model, layers, prefix_mask, group_index, ids, mask, labels) -> tuple:
-    # Builds the expanded cache inside, so a two-pass recompute starts from the prompt's tensors.
-    inputs = continuation_inputs(layers, prefix_mask, group_index, ids, mask, labels)
-    config = getattr(getattr(model, "module", model), "config", None)
-    if getattr(config, "output_router_logits", False):
-        # MoE: TRL's fused head would weigh the continuation's router logits with the full
-        # (prompt + continuation) attention mask and fail; the spectrum loss does not use that
-        # auxiliary loss on either path
-        inputs["output_router_logits"] = False
-    return _score_chunk(model, **inputs)
-
-
-def _select_groups(inputs: dict[str, Any], keep: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The model inputs of the groups in ``keep`` ``[G]`` only (group indices renumbered)."""
-    rows = keep[inputs["group_index"]]
-    renumber = keep.long().cumsum(0) - 1
-    out = {key: inputs[key][rows] for key in ("input_ids", "attention_mask", "labels", "cont_ids",
-                                             "cont_mask", "cont_labels") if key in inputs}
-    out["group_index"] = renumber[inputs["group_index"][rows]]
-    if "prefix_ids" in inputs:
-        # Drop the left-padding columns that only the removed groups' longer prompts needed.
-        mask = inputs["prefix_mask"][keep]
-        first = int(mask.any(0).long().argmax())
-        out["prefix_ids"], out["prefix_mask"] = inputs["prefix_ids"][keep][:, first:], mask[:, first:]
-    return out
-
-
-def _check_plain_lm_head(config: Any) -> None:
-    # TRL's fused head rescales/softcaps logits for these models; the GEM head does not (yet).
-    for name in ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier",
-                 "logits_scaling"):
-        if getattr(config, name, None) not in (None, 1, 1.0):
-            raise NotImplementedError(f"spectrum_loss_type='gem' does not support models with {name}")
-
-
-def _gem_chunk(model, backbone, head, beta, h, input_ids, attention_mask, labels) -> tuple[torch.Tensor, ...]:
-    """Per-row summed GEM loss of full sequences, plus summed entropy, top-1 hits and log-probs.
-
-    The model runs its ordinary forward with ``logits_to_keep=1`` (so through DDP/PEFT wrappers,
-    and only a ``[n, 1, V]`` logits tensor), a hook keeps the backbone's last hidden state, and
-    :func:`chunked_gem_loss` applies the LM head in chunks of positions.
-    """
-    width = int(attention_mask.sum(dim=-1).max())
-    captured = []
-    handle = backbone.register_forward_hook(lambda _module, _args, output: captured.append(output[0]))
-    try:
-        model(input_ids=input_ids[:, :width], attention_mask=attention_mask[:, :width], use_cache=False,
-              logits_to_keep=1)
-    finally:
-        handle.remove()
-    labels = labels[:, 1:width]
-    mask = labels != -100
-    hidden = captured[-1][:, :-1][mask].to(head.weight.device)
-    out = chunked_gem_loss(hidden, head.weight, labels[mask].to(head.weight.device), head.bias, beta, h,
-                           with_stats=True)
-    rows = mask.nonzero()[:, 0].to(out.loss.device)
-    per_row = out.loss.new_zeros(len(labels)).index_add(0, rows, out.loss)
-    return per_row, out.entropy.sum(), out.is_top1.float().sum(), out.log_prob.sum()
-
-
-def _run_chunks(
-    score: Any, shared: tuple, tensors: list[torch.Tensor], size: int,
-    calls: int | None = None, empty: list[torch.Tensor] | None = None,
-) -> tuple[list[tuple], torch.Tensor]:
-    """``score(*shared, *chunk)`` on consecutive chunks of ``size`` rows of ``tensors``.
-
-    ``calls`` (the count every rank agreed on, :func:`.chunks.agree_counts`) pads the real chunks
-    with empty ones (``empty``, see :func:`.chunks.empty_chunk`) scored as full sequences on the
-    model ``shared[0]``; returns the real chunks' results and an exactly-zero scalar attached to the
-    empty chunks' graphs (add it to the loss, so their backward runs too). With more than one call
-    and grad enabled, every chunk runs under non-reentrant activation checkpointing: the forward
-    keeps no activations and backward recomputes one chunk at a time with its exact upstream
-    gradient (the two-pass algorithm), so memory does not grow with rows.
-    """
-    total = tensors[0].size(0)
-    real = chunk_count(total, size)
-    calls = real if calls is None else calls
-    two_pass = calls > 1 and torch.is_grad_enabled()
-
-    def run(function: Any, *args: Any) -> tuple:
-        return checkpoint(function, *args, use_reentrant=False) if two_pass else function(*args)
-
-    parts = [run(score, *shared, *[tensor[start : start + size] for tensor in tensors])
-             for start in range(0, total, size)]
-    anchor = torch.zeros((), device=tensors[0].device)
-    for _ in range(calls - real):
-        anchor = anchor + 0.0 * run(_score_full_sequences, shared[0], *empty)[0].sum()
-    return parts, anchor
+TOKENIZED_COLUMNS = GROUP_COLUMNS
 
 
 class SpectrumTrainer(SFTTrainer):
     """`trl.SFTTrainer` for multi-reference groups with the spectrum loss (see `SpectrumConfig`).
 
-    Accepts the same model inputs as SFTTrainer (a model id or path, a `PreTrainedModel`,
-    a `peft_config` for LoRA/QLoRA) and a dataset of multi-reference rows (see
-    `spectrum_tune.training.data`), plain prompt/completion rows (grouped by prompt), or rows already
-    tokenised into `prompt_ids`/`completion_ids`/`completion_mask`/`weights`.
+    A drop-in for SFTTrainer: it takes the same model inputs (a model id or path, a
+    `PreTrainedModel`, a `peft_config`), the same arguments (`SpectrumConfig`, or an
+    `SFTConfig`/`TrainingArguments` turned into one) and every dataset SFTTrainer takes. TRL's
+    single-target rows (``text``, ``messages``, ``prompt``/``completion``, pre-tokenised) are
+    prepared by TRL and trained with SFTTrainer's own loss; multi-reference rows
+    (``references``), prompt/completion rows sharing a prompt (grouped) and in-context rows get
+    the spectrum loss. One dataset may hold both kinds (see docs/data.md for how a mixed batch
+    is normalised).
     """
 
     _tag_names: ClassVar[list[str]] = ["trl", "sft", "spectrum-tune"]
     _name = "Spectrum"
 
-    def __init__(self, model: Any, args: SpectrumConfig | None = None, **kwargs: Any):
+    def __init__(self, model: Any, args: SpectrumConfig | TrainingArguments | None = None, **kwargs: Any):
         if args is None:
             args = SpectrumConfig(output_dir="spectrum-tune-output")
         elif not isinstance(args, SpectrumConfig):
-            raise TypeError(f"SpectrumTrainer needs a SpectrumConfig, got {type(args).__name__}")
+            if not isinstance(args, TrainingArguments):
+                raise TypeError(f"SpectrumTrainer needs a SpectrumConfig, got {type(args).__name__}")
+            # As SFTTrainer does for plain TrainingArguments: the same values, our defaults elsewhere.
+            values = args.to_dict()
+            # to_dict masks every `*_token` field (hub_token, and SFTConfig's eos_token / pad_token)
+            values.update({key: getattr(args, key) for key in values if key.endswith("_token")})
+            args = SpectrumConfig(**values)
         custom_collator = kwargs.get("data_collator") is not None
         super().__init__(model, args=args, **kwargs)
         if not custom_collator:
+            # TRL's collator (padding-free, packing, pad_to_multiple_of, ...) collates the TRL rows.
             self.data_collator = SpectrumCollator(
                 self._tokenizer.pad_token_id,
                 length_normalize=args.spectrum_length_normalize,
-                prefix_sharing=args.spectrum_prefix_sharing and not args.gradient_checkpointing,
+                # whether sharing is exact is checked per batch (prefix.prefix_sharing_blocker)
+                prefix_sharing=args.spectrum_prefix_sharing,
+                sft_collator=self.data_collator,
             )
 
     # -- data ---------------------------------------------------------------------------------
 
     def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
-        columns = dataset.column_names or []
+        columns = get_dataset_column_names(dataset)
         if set(TOKENIZED_COLUMNS) <= set(columns):
-            return dataset
-        if formatting_func is not None:
-            raise ValueError("SpectrumTrainer does not take a formatting_func; render prompts in the data")
-        if "references" not in columns or SOURCE_COLUMN not in columns:
-            dataset = load_multiref(dataset)
-            columns = dataset.column_names
+            return dataset  # already tokenised groups (or a dataset this method prepared)
+        if formatting_func is not None or "input_ids" in columns:
+            # Formatted or pre-tokenised rows are single-target by construction: TRL's own path.
+            if "references" in columns or "outputs" in columns:
+                raise ValueError(
+                    "formatting_func and pre-tokenised input_ids apply to single-target rows; this dataset "
+                    "also has multi-reference or in-context rows"
+                )
+            return super()._prepare_dataset(
+                dataset, processing_class, args, packing, formatting_func, dataset_name
+            )
+        if isinstance(dataset, IterableDataset):
+            return self._prepare_stream(dataset, processing_class, args, packing, dataset_name)
+        if {"references", SOURCE_COLUMN, FORMAT_COLUMN} <= set(columns) and set(
+            dataset[FORMAT_COLUMN]
+        ) <= {"multiref", "incontext"}:
+            # Rows load_multiref already validated (the CLI's path): tokenise them as they are.
+            self._check_groups_allowed(args, packing, dataset[0][SOURCE_COLUMN])
+            groups = self._tokenize_groups(dataset, args, dataset_name)
+            return groups.shuffle(seed=args.seed) if args.shuffle_dataset else groups
+        text_field = args.dataset_text_field
+        spectrum, single = split_rows(
+            ((f"{dataset_name} dataset row {i + 1}", row) for i, row in enumerate(dataset)), text_field
+        )
+        if not spectrum:
+            return super()._prepare_dataset(dataset, processing_class, args, packing, None, dataset_name)
+        self._check_groups_allowed(args, packing, spectrum[0]["source"])
+        groups = self._tokenize_groups(rows_to_dataset(spectrum), args, dataset_name)
+        if not single:
+            return groups.shuffle(seed=args.seed) if args.shuffle_dataset else groups
+        rows = dataset.select(single)
+        unused = [c for c in rows.column_names if all(value is None for value in rows[c])]
+        rows = rows.remove_columns(unused)
+        if args.completion_only_loss is None:
+            # TRL decides from the first row, which may be a spectrum row here: decide from a TRL row.
+            first = rows[0]
+            self.completion_only_loss = "prompt" in first and "completion" in first
+        rows = super()._prepare_dataset(rows, processing_class, args, packing, None, dataset_name)
+        joined = join_datasets(groups, rows)
+        return joined.shuffle(seed=args.seed) if args.shuffle_dataset else joined
+
+    def _check_groups_allowed(self, args, packing: bool, where: str) -> None:
+        if packing or self.padding_free:
+            raise DataError(
+                where,
+                "a multi-reference row cannot be packed: packing and padding_free concatenate sequences, "
+                "which would split the group's references (scored together for its KL) across packed rows; "
+                "set packing=False and padding_free=False, or train the single-target rows alone",
+            )
+
+    def _tokenize_groups(self, dataset, args, dataset_name):
         tokenizer = self._tokenizer
         if any(fmt == "incontext" for fmt in dataset[FORMAT_COLUMN]) and not tokenizer.chat_template:
             raise ValueError("in-context rows need a tokenizer with a chat template")
-        max_length = args.max_length
-        dataset = dataset.map(
-            lambda row: tokenize_group(row, tokenizer, max_length),
-            remove_columns=[c for c in columns if c not in TOKENIZED_COLUMNS] or None,
+        return dataset.map(
+            tokenize_row,
+            fn_kwargs={"tokenizer": tokenizer, "max_length": args.max_length},
+            remove_columns=[c for c in dataset.column_names if c not in TOKENIZED_COLUMNS] or None,
             desc=f"Tokenizing {dataset_name} groups",
         )
-        if args.shuffle_dataset:
-            dataset = dataset.shuffle(seed=args.seed)
-        return dataset
+
+    def _prepare_stream(self, dataset, processing_class, args, packing, dataset_name):
+        """An IterableDataset: TRL prepares a stream of TRL rows; spectrum rows are tokenised row by row.
+
+        A stream is not grouped (that needs every row): prompt/completion rows stay single-target.
+        """
+        text_field = args.dataset_text_field
+        first = next(iter(dataset))
+        if row_kind(first, f"{dataset_name} stream row 1", text_field) == "single":
+            return super()._prepare_dataset(dataset, processing_class, args, packing, None, dataset_name)
+        self._check_groups_allowed(args, packing, f"{dataset_name} stream row 1")
+        tokenizer = self._tokenizer
+
+        def prepare(row, index):
+            where = f"{dataset_name} stream row {index + 1}"
+            kind = row_kind(row, where, text_field)
+            if kind == "single":
+                raise DataError(
+                    where, "a single-target TRL row in a stream of multi-reference rows; a stream holds "
+                    "one kind (use a map-style Dataset to mix them)",
+                )
+            row = present_fields(row)
+            valid = validate_row(row, where) if kind == "multiref" else validate_incontext_row(row, where)
+            return tokenize_row(valid, tokenizer, args.max_length)
+
+        columns = get_dataset_column_names(dataset)
+        return dataset.map(prepare, with_indices=True, remove_columns=columns)
 
     def _set_signature_columns_if_needed(self):
         if self._signature_columns is None:
-            self._signature_columns = list(TOKENIZED_COLUMNS)
+            # Group columns for spectrum rows, TRL's (with packing's seq_lengths) for single-target rows.
+            self._signature_columns = [*TOKENIZED_COLUMNS, *SINGLE_COLUMNS, "seq_lengths"]
 
     def _get_num_items_in_batch(self, batch_samples, device):
-        # The loss is a sum over groups divided by the total of the groups' denominators (mean
-        # completion lengths), so under gradient accumulation the count must be that total.
-        if not batch_samples or "loss_denominator" not in batch_samples[0]:
+        # A group's loss is divided by its mean completion length, a TRL row's by its tokens, and the
+        # batch by the sum: under gradient accumulation that sum over every micro-batch is the count.
+        if not batch_samples or all("num_refs" not in batch for batch in batch_samples):
             return super()._get_num_items_in_batch(batch_samples, device)
         if not self.model_accepts_loss_kwargs:
             return None
-        total = torch.stack([batch["loss_denominator"].sum() for batch in batch_samples]).sum()
-        total = total.to(device)
+        total = torch.stack([self._batch_items(batch) for batch in batch_samples]).sum().to(device)
         if self.args.average_tokens_across_devices and self.args.world_size > 1:
             total = self.accelerator.gather(total).sum()
         return total
+
+    @staticmethod
+    def _batch_items(batch: dict[str, Any]) -> torch.Tensor:
+        if "num_refs" not in batch:
+            return label_count(batch).float()
+        items = batch["loss_denominator"].sum()
+        return items + label_count(batch["sft"]) if "sft" in batch else items
 
     # -- loss ---------------------------------------------------------------------------------
 
@@ -219,7 +229,8 @@ class SpectrumTrainer(SFTTrainer):
         share = "prefix_ids" in inputs
         if share and inputs["input_ids"].size(0):
             reason = prefix_sharing_blocker(self.accelerator.unwrap_model(model),
-                                            int(inputs["attention_mask"].sum(-1).max()))
+                                            int(inputs["attention_mask"].sum(-1).max()),
+                                            router_aux_loss=self.aux_loss_enabled)
             if reason is not None:
                 notice_fallback(reason)
                 share = False
@@ -235,7 +246,7 @@ class SpectrumTrainer(SFTTrainer):
 
     def _padded_logps(self, model, inputs, agreed=None) -> tuple[torch.Tensor, ...]:
         """Log-prob of every sequence in the batch, forwarded in chunks of `spectrum_chunk_size`
-        (two-pass when there are several, see :func:`_run_chunks`). With prefix sharing the
+        (two-pass when there are several, see :func:`run_chunks`). With prefix sharing the
         prompts are encoded once and each chunk runs its continuations on their cache.
 
         Every rank makes the same model calls: the ranks agree (one all-reduce, or ``agreed`` =
@@ -252,7 +263,7 @@ class SpectrumTrainer(SFTTrainer):
         empty = self._empty_chunk(inputs)
         padding = torch.zeros((), device=inputs["input_ids"].device)
         if share and inputs["input_ids"].size(0) == 0:
-            padding = 0.0 * _score_full_sequences(model, *empty)[0].sum()  # the other ranks' prompt encode
+            padding = 0.0 * score_full_sequences(model, *empty)[0].sum()  # the other ranks' prompt encode
             share = False
         elif share:
             try:
@@ -261,13 +272,13 @@ class SpectrumTrainer(SFTTrainer):
                 notice_fallback(str(error))
                 share = False
         if share:
-            score, keys = _score_continuations, ("group_index", "cont_ids", "cont_mask", "cont_labels")
+            score, keys = score_continuations, ("group_index", "cont_ids", "cont_mask", "cont_labels")
             shared = (model, layers, inputs["prefix_mask"])
         else:
-            score, keys = _score_full_sequences, ("input_ids", "attention_mask", "labels")
+            score, keys = score_full_sequences, ("input_ids", "attention_mask", "labels")
             shared = (model,)
         tensors = [inputs[key] for key in keys]
-        parts, more = _run_chunks(score, shared, tensors, self.args.spectrum_chunk_size, calls, empty)
+        parts, more = run_chunks(score, shared, tensors, self.args.spectrum_chunk_size, calls, empty)
         padding = padding + more
         if not parts:
             return padding.new_zeros(0), padding.new_zeros(()), padding.new_zeros(()), padding
@@ -277,7 +288,7 @@ class SpectrumTrainer(SFTTrainer):
         return logps, entropy, top1, padding
 
     def _gem_losses(self, model, inputs, single, mode) -> tuple[torch.Tensor, ...]:
-        """The GEM path: multi-reference groups scored as usual, K = 1 rows by :func:`_gem_chunk`.
+        """The GEM path: multi-reference groups scored as usual, K = 1 rows by :func:`gem_chunk`.
 
         Returns `_sequence_logps`'s triple (log-probs zero on the K = 1 rows, which the loss does
         not read) plus each group's summed GEM token loss ``[G]`` (zero on multi-reference groups).
@@ -286,7 +297,7 @@ class SpectrumTrainer(SFTTrainer):
         """
         rows = single[inputs["group_index"]]
         seq_logps = torch.zeros(rows.shape, device=rows.device)
-        multi = _select_groups(inputs, ~single)
+        multi = select_groups(inputs, ~single)
         share, multi_chunks = self._prefix_plan(model, multi)
         gem_chunks = chunk_count(int(rows.sum()), self.args.spectrum_chunk_size)
         # one all-reduce: every rank makes the same calls on both paths, rows or not
@@ -296,14 +307,14 @@ class SpectrumTrainer(SFTTrainer):
         unwrapped = self.accelerator.unwrap_model(model)
         unwrapped = unwrapped.get_base_model() if is_peft_model(unwrapped) else unwrapped
         if calls[2]:  # some rank has K = 1 rows (the same answer on every rank)
-            _check_plain_lm_head(unwrapped.config.get_text_config())
+            check_plain_lm_head(unwrapped.config.get_text_config())
         # The same backbone and head TRL's fused forward uses (`base_model`, output embeddings).
         shared = (model, unwrapped.base_model, unwrapped.get_output_embeddings(), self.args.gem_beta,
                   self.args.gem_h)
         index = rows.nonzero()[:, 0]
         tensors = [inputs[key][index] for key in ("input_ids", "attention_mask", "labels")]
         with self.accelerator.autocast():  # the head runs outside the model's autocast-wrapped forward
-            parts, gem_padding = _run_chunks(_gem_chunk, shared, tensors, self.args.spectrum_chunk_size,
+            parts, gem_padding = run_chunks(gem_chunk, shared, tensors, self.args.spectrum_chunk_size,
                                              calls[2], self._empty_chunk(inputs))
         # the empty chunks' exact zero rides on the loss, so their backward runs on every rank
         per_group = seq_logps.new_zeros(single.shape) + padding + gem_padding
@@ -322,16 +333,52 @@ class SpectrumTrainer(SFTTrainer):
         return seq_logps, entropy_sum, top1_sum, per_group
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if return_outputs:
-            raise ValueError("SpectrumTrainer does not return logits; use prediction_loss_only=True")
         mode = "train" if self.model.training else "eval"
-        single = inputs["num_refs"] == 1
         # GEM replaces the NLL of the K = 1 rows in training only (its reference evaluates with CE).
         gem = self.args.spectrum_loss_type == "gem" and mode == "train"
-        if gem:
-            seq_logps, entropy_sum, top1_sum, gem_per_group = self._gem_losses(model, inputs, single, mode)
-        else:
-            seq_logps, entropy_sum, top1_sum = self._sequence_logps(model, inputs)
+        if "num_refs" not in inputs:  # TRL rows only: SFTTrainer's loss, exactly
+            if not gem:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            inputs = as_groups(inputs)
+        sft = inputs.get("sft")
+        parts = [{key: value for key, value in inputs.items() if key != "sft"}]
+        if sft is not None and gem:
+            parts.append(as_groups(sft))
+            sft = None
+        # Every part of a mixed batch shares one denominator: the groups' mean completion lengths
+        # plus the TRL rows' loss tokens, so the batch loss is a token-weighted mean of both kinds.
+        denominator = num_items_in_batch
+        if denominator is None:
+            denominator = sum(part["loss_denominator"].sum() for part in parts)
+            denominator = denominator + (label_count(sft) if sft is not None else 0)
+        # As SFTTrainer: a global count (num_items_in_batch) is rescaled by the number of processes.
+        rescale = self.args.average_tokens_across_devices and num_items_in_batch is not None
+        loss = sum(self._group_loss(model, part, mode, gem, denominator, rescale, num_items_in_batch)
+                   for part in parts)
+        if sft is not None:
+            # SFTTrainer gets the shared denominator as its count and rescales it as a global one;
+            # undo that when the count is this process's own (eval).
+            sft_loss = super().compute_loss(model, sft, num_items_in_batch=denominator)
+            if self.args.average_tokens_across_devices and num_items_in_batch is None:
+                sft_loss = sft_loss / (self.accelerator.num_processes // self.get_tp_size())
+            loss = loss + sft_loss
+        if return_outputs:
+            with torch.no_grad():
+                logits, _ = eval_logits(model, inputs)
+            return loss, CausalLMOutput(loss=loss, logits=logits)
+        return loss
+
+    def _group_loss(self, model, inputs, mode, gem, denominator, rescale, num_items_in_batch) -> torch.Tensor:
+        """The spectrum loss of a batch of groups (K = 1 groups: NLL or GEM), summed over groups."""
+        single = inputs["num_refs"] == 1
+        unwrapped = self.accelerator.unwrap_model(model)
+        with collect_aux_loss(unwrapped, self.aux_loss_enabled) as aux_losses:
+            if gem:
+                seq_logps, entropy_sum, top1_sum, gem_per_group = self._gem_losses(
+                    model, inputs, single, mode
+                )
+            else:
+                seq_logps, entropy_sum, top1_sum = self._sequence_logps(model, inputs)
         ref_mask = inputs["ref_mask"]
         logps = seq_logps.new_zeros(ref_mask.shape)
         logps = logps.index_put((inputs["group_index"], inputs["slot_index"]), seq_logps)
@@ -340,20 +387,30 @@ class SpectrumTrainer(SFTTrainer):
         )
         # Same denominators for GEM as for the NLL, so it mixes with multi-reference groups alike.
         per_group = torch.where(single, gem_per_group if gem else -logps[:, 0], terms.loss)
-        denominator = inputs["loss_denominator"].sum() if num_items_in_batch is None else num_items_in_batch
         loss = per_group.sum() / torch.as_tensor(denominator).clamp(min=1e-8)
         # As in SFTTrainer: num_items_in_batch counts every rank's items while DDP averages grads.
-        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+        if rescale:
             loss = loss * (self.accelerator.num_processes // self.get_tp_size())
+        if aux_losses:
+            # SFTTrainer's MoE load-balancing term: the mean router loss of this batch's forwards.
+            aux = torch.stack([value.float() for value in aux_losses]).mean()
+            steps = self.current_gradient_accumulation_steps if num_items_in_batch is not None else 1
+            loss = loss + self.router_aux_loss_coef * aux / steps
+            self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux.detach()).mean().item())
         self._log_metrics(mode, inputs, terms, single, entropy_sum, top1_sum)
         return loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        # There are no logits to return: the fused LM head never builds them.
+        if "num_refs" not in inputs:  # TRL rows only
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad(), self.compute_loss_context_manager():
             loss = self.compute_loss(model, inputs)
-        return loss.detach(), None, None
+            if prediction_loss_only:
+                return loss.detach(), None, None
+            # The fused head never builds logits; compute_metrics asked for them, so build them here.
+            logits, labels = eval_logits(model, inputs)
+        return loss.detach(), logits, labels
 
     def _log_metrics(self, mode, inputs, terms, single, entropy_sum, top1_sum) -> None:
         gather = self.accelerator.gather_for_metrics

@@ -9,9 +9,10 @@ from spectrum_tune.evaluation.metrics import score_distribution_match
 from spectrum_tune.evaluation.score import group_logprobs, score_item, score_task, tokenize_for_scoring
 from spectrum_tune.evaluation.steer import heldout_group, steer_task
 from spectrum_tune.evaluation.tasks import Item, Task
+from spectrum_tune.training.collator import SpectrumCollator
 from spectrum_tune.training.data import incontext_messages
+from spectrum_tune.training.scoring import score_chunk as _score_chunk
 from spectrum_tune.training.tokenize import render_incontext, tokenize_group
-from spectrum_tune.training.trainer import SpectrumCollator, _score_chunk
 
 from ..toy import toy_model, toy_tokenizer
 

@@ -167,6 +167,9 @@ FAMILIES = [
         stop_tokens=("<|im_end|>", "<|endoftext|>"),
         plain_tokens=("<think>", "</think>"),
         config={"head_dim": 8, "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32},
+        # the trainer adds the router load-balancing loss (as SFTTrainer), which reads the router
+        # logits of whole sequences
+        prefix_fallback="MoE router loss",
     ),
     Family(
         "gemma2",

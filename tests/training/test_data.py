@@ -142,3 +142,109 @@ def test_sample_incontext_row_draws_from_weights():
     messages = sample_incontext_row(row, 5, random.Random(0), keep_description=1.0)
     assert messages[0] == {"role": "description", "content": "Flip."}
     assert [m["content"] for m in messages[1:]] == ["heads"] * 5
+
+
+# -- strict fields, message references, normalisation (issue 17 item 2) ------------------------
+
+
+@pytest.mark.parametrize(
+    "row, problem",
+    [
+        ({**GOOD, "weight": [1, 1]},
+         "unknown field 'weight' in a multi-reference row; did you mean 'weights'?"),
+        ({**GOOD, "note": "x"}, "unknown field 'note' in a multi-reference row; remove or rename it (known:"),
+        ({**GOOD, "completion": "x"}, "'completion' belongs to TRL's single-target rows"),
+        ({"prompt": "x", "completion": "a", "weights": [1]}, "'weights' belongs to a multi-reference row"),
+        ({"prompt": "x", "completions": "a"}, "unknown field 'completions'; did you mean 'completion'?"),
+        ({"prompt": "x", "referneces": ["a"]}, "did you mean 'references'?"),
+        ({"promt": "x", "references": ["a"]}, "did you mean 'prompt'?"),
+        ({"question": "x", "answer": "y"}, "no training target: give 'references'"),
+        ({"prompt": "x", "references": ["Emma", "emma", "Emma.", " Ava"]},
+         "'Emma' and 'emma' (entries 0 and 1)"),
+        ({"prompt": "x", "references": [[{"role": "assistant", "content": "a"}]]},
+         "reference 0 is not a string"),
+    ],
+)
+def test_unknown_fields_and_merged_references_are_errors(tmp_path, row, problem):
+    path = _write_jsonl(tmp_path / "bad.jsonl", [GOOD, row])
+    with pytest.raises(DataError) as caught:
+        load_multiref(path)
+    assert str(caught.value).startswith(f"{path}:2: ")
+    assert problem in str(caught.value)
+
+
+def test_normalisation_error_names_the_eval_normalisation(tmp_path):
+    path = _write_jsonl(tmp_path / "d.jsonl", [{"prompt": "x", "references": ["Paris.", "paris"]}])
+    with pytest.raises(DataError, match=r"normalize_answer .*casefold.*add up their weights"):
+        load_multiref(path)
+
+
+def test_chat_references_may_be_assistant_messages_and_keep_tools(tmp_path, tokenizer):
+    chat = [{"role": "user", "content": "Name a color."}]
+    rows = [
+        {"prompt": chat, "references": [[{"role": "assistant", "content": "red"}], "blue"],
+         "tools": '[{"name": "pick"}]', "chat_template_kwargs": {"greeting": "hi"}},
+        {"prompt": chat, "references": [[{"role": "assistant", "content": "red", "tool_calls": []}]]},
+    ]
+    data = load_multiref(_write_jsonl(tmp_path / "m.jsonl", rows[:1]))
+    assert data[0]["references"] == ["red", "blue"]
+    assert json.loads(data[0]["template_kwargs"]) == {"tools": [{"name": "pick"}], "greeting": "hi"}
+    with pytest.raises(DataError, match=r"reference 0 is not a string.*one assistant message"):
+        load_multiref(_write_jsonl(tmp_path / "t.jsonl", rows[1:]))
+
+
+def test_trl_rows_are_refused_by_load_multiref_with_the_way_out(tmp_path):
+    with pytest.raises(DataError, match="pass such a dataset to SpectrumTrainer directly"):
+        load_multiref(_write_jsonl(tmp_path / "t.jsonl", [{"text": "a b c"}]))
+
+
+def test_mixed_prompt_kinds_name_the_rows(tmp_path):
+    rows = [GOOD, {"prompt": [{"role": "user", "content": "x"}], "references": ["a"]}]
+    path = _write_jsonl(tmp_path / "mixed.jsonl", rows)
+    with pytest.raises(DataError, match=rf"^{path}:2: a chat-message prompt .*first at {path}:1"):
+        load_multiref(path)
+
+
+def test_split_rows_groups_shared_prompts_and_keeps_trl_rows():
+    from spectrum_tune.training.formats import split_rows
+
+    rows = [
+        {"prompt": "Pick.", "completion": "1"},
+        {"prompt": "Pick.", "completion": "2"},
+        {"prompt": "Pick.", "completion": "1"},
+        {"prompt": "Other.", "completion": "z"},
+        {"prompt": "Other.", "completion": "z"},
+        {"prompt": "Name.", "references": ["a", "b"], "completion": None},
+    ]
+    spectrum, single = split_rows((f"row {i + 1}", row) for i, row in enumerate(rows))
+    assert [row["references"] for row in spectrum] == [["a", "b"], ["1", "2"]]
+    assert spectrum[1]["weights"] == pytest.approx([2 / 3, 1 / 3])
+    assert single == [3, 4]  # one completion per prompt: TRL rows, duplicates kept as TRL would
+
+
+def test_split_rows_refuses_mixed_trl_formats():
+    from spectrum_tune.training.formats import split_rows
+
+    rows = [{"text": "a"}, {"messages": [{"role": "user", "content": "b"}]}]
+    with pytest.raises(DataError, match=r"^row 2: a 'messages' row after 'text' rows"):
+        split_rows((f"row {i + 1}", row) for i, row in enumerate(rows))
+
+
+def test_normalize_answer_is_shared_with_the_eval():
+    from spectrum_tune.evaluation.metrics import normalize_answer as eval_normalize
+    from spectrum_tune.text import normalize_answer
+
+    assert eval_normalize is normalize_answer
+    assert normalize_answer(' "Emma." ') == "emma"
+
+
+def test_tool_call_messages_in_a_prompt_are_kept(tmp_path):
+    call = {"type": "function", "function": {"name": "pick", "arguments": {"low": 1}}}
+    prompt = [{"role": "user", "content": "Pick."}, {"role": "assistant", "tool_calls": [call]},
+              {"role": "tool", "name": "pick", "content": "3"}]
+    data = load_multiref(_write_jsonl(tmp_path / "t.jsonl", [{"prompt": prompt, "references": ["3", "4"]}]))
+    assert data[0]["prompt"][1]["tool_calls"][0]["function"]["name"] == "pick"
+    assert data[0]["prompt"][2]["name"] == "pick"
+    bad = [{"role": "user", "content": "Pick."}, {"role": "assistant"}]
+    with pytest.raises(DataError, match="'prompt' message 1 must be an object with string 'role'"):
+        load_multiref(_write_jsonl(tmp_path / "b.jsonl", [{"prompt": bad, "references": ["3"]}]))

@@ -28,6 +28,14 @@ def tokenizer():
     return toy_tokenizer()
 
 
+@pytest.fixture(autouse=True)
+def fresh_notices(monkeypatch):
+    """The fallback notice is said once per reason and process; earlier tests may have said it."""
+    from spectrum_tune.training import prefix
+
+    monkeypatch.setattr(prefix, "_NOTICED", set())
+
+
 def _trainer(model, tokenizer, tmp_path, **kwargs):
     return SpectrumTrainer(
         model,

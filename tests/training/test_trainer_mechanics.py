@@ -6,7 +6,7 @@ from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
 from spectrum_tune import SpectrumTrainer
-from spectrum_tune.training.trainer import SpectrumCollator
+from spectrum_tune.training.collator import SpectrumCollator
 
 from ..toy import spectrum_config, toy_model, toy_tokenizer
 
@@ -140,10 +140,60 @@ def test_collator_keeps_groups_whole(tokenizer, tmp_path):
     assert isinstance(trainer.data_collator, SpectrumCollator)
 
 
-def test_config_rejects_packing_and_bad_weights(tmp_path):
-    with pytest.raises(ValueError, match="packing"):
-        _config(tmp_path, packing=True)
+def test_config_takes_trl_options_and_rejects_bad_weights(tmp_path):
+    # packing / padding_free / dft apply to TRL's single-target rows (refused with groups, see
+    # test_conformance); they conflict only with GEM, which scores padded rows.
+    assert _config(tmp_path, packing=True).packing
+    assert _config(tmp_path, loss_type="dft").loss_type == "dft"
+    with pytest.raises(ValueError, match=r"gem.*packing"):
+        _config(tmp_path, packing=True, spectrum_loss_type="gem")
+    with pytest.raises(ValueError, match="pick one"):
+        _config(tmp_path, loss_type="dft", spectrum_loss_type="gem")
     with pytest.raises(ValueError, match=">= 0"):
         _config(tmp_path, spectrum_beta=-1.0)
     with pytest.raises(ValueError, match="chunk_size"):
         _config(tmp_path, spectrum_chunk_size=0)
+
+
+def test_gem_applies_to_trl_rows_by_hand(tokenizer, tmp_path):
+    """TRL prompt/completion rows under spectrum_loss_type='gem': the token-mean GEM loss of their labels."""
+    from spectrum_tune.training.gem import gem_token_loss
+
+    rows = [{"prompt": _chat(q), "completion": [{"role": "assistant", "content": a}]}
+            for q, a in (("Name a color.", "red"), ("Pick a number between 1 and 3.", "2"))]
+    trainer = _trainer(tokenizer, tmp_path, rows=rows, spectrum_loss_type="gem", gem_beta=0.7)
+    batch = _batch(trainer)
+    assert "num_refs" not in batch  # TRL's own batch
+    trainer.model.train()
+    loss = trainer.compute_loss(trainer.model, batch)
+    with torch.no_grad():
+        logits = trainer.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    labels = batch["labels"][:, 1:]
+    expected = gem_token_loss(logits[:, :-1], labels, 0.7, "linear").sum() / (labels != -100).sum()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_mixed_batches_accumulate_like_one_big_batch(tokenizer, tmp_path):
+    """Groups and TRL rows split over micro-batches: one shared count gives the big batch's gradient."""
+    keys = ("prompt", "references", "weights", "completion")
+    rows = [*ROWS[:2], {"prompt": _chat("Pick a number between 4 and 5."),
+                        "completion": [{"role": "assistant", "content": "4"}]}]
+    rows = [{key: row.get(key) for key in keys} for row in rows]
+    trainer = _trainer(tokenizer, tmp_path / "mixed", rows=rows)
+    trainer.model.train()
+    full = _batch(trainer)
+    assert "sft" in full
+    trainer.compute_loss(trainer.model, full).backward()
+    reference = _grads(trainer.model)
+    trainer.model.zero_grad()
+    kinds = [bool(trainer.train_dataset[i]["completion_ids"]) for i in range(3)]
+    first = kinds.index(True)
+    parts = [_batch(trainer, [first]), _batch(trainer, [i for i in range(3) if i != first])]
+    assert "num_refs" in parts[0] and "sft" in parts[1]
+    count = trainer._get_num_items_in_batch(parts, torch.device("cpu"))
+    expected = full["loss_denominator"].sum() + (full["sft"]["labels"][:, 1:] != -100).sum()
+    assert count.item() == pytest.approx(expected.item())
+    for part in parts:
+        trainer.compute_loss(trainer.model, part, num_items_in_batch=count).backward()
+    for name, grad in reference.items():
+        torch.testing.assert_close(trainer.model.get_parameter(name).grad, grad, rtol=1e-5, atol=1e-7)

@@ -11,41 +11,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 
+from ...text import normalize_answer
+
 DEFAULT_EPS = 1e-6
 
-_QUOTES = "\"'`\u201c\u201d\u2018\u2019\u00ab\u00bb"
-_SENTENCE_PUNCT = ".!?"
 
 
 # --------------------------------------------------------------------------------------
 # Answer normalisation and counting
 # --------------------------------------------------------------------------------------
-
-
-def normalize_answer(text: str) -> str:
-    """Canonical form used to match a generated answer against answers or a valid set.
-
-    Steps, in order:
-
-    1. strip surrounding whitespace;
-    2. keep only the first line (cut at the first line break);
-    3. repeatedly strip trailing sentence punctuation (``. ! ?``), surrounding quotes
-       (straight, curly, backtick, guillemets) and whitespace until nothing changes, so
-       ``'"Paris."'`` and ``'Paris".'`` both become ``Paris``;
-    4. collapse runs of inner whitespace to one space;
-    5. casefold (``"Straße"`` -> ``"strasse"``).
-
-    The function is idempotent. Quotes are stripped at both ends, so a trailing
-    apostrophe (``dogs'``) is lost too.
-    """
-    text = text.strip()
-    lines = text.splitlines()
-    text = lines[0] if lines else ""
-    previous = None
-    while text != previous:
-        previous = text
-        text = text.strip().rstrip(_SENTENCE_PUNCT).strip(_QUOTES)
-    return " ".join(text.split()).casefold()
 
 
 def _canonical(samples: Iterable[Any], normalize: bool) -> list[Hashable]:

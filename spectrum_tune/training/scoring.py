@@ -1,0 +1,132 @@
+"""Scoring the sequences of a batch in chunks: full sequences, continuations on a shared prompt
+cache, GEM rows; the chunk runner with two-pass checkpointing and the empty chunks that keep every
+rank's model calls equal (see :mod:`.chunks`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from .chunks import chunk_count
+from .gem import chunked_gem_loss
+from .losses import sequence_logps
+from .prefix import continuation_inputs
+
+__all__ = [
+    "check_plain_lm_head",
+    "gem_chunk",
+    "run_chunks",
+    "score_chunk",
+    "score_continuations",
+    "score_full_sequences",
+    "select_groups",
+]
+
+
+def score_chunk(model: torch.nn.Module, **model_inputs: Any) -> tuple[torch.Tensor, ...]:
+    """Sequence log-probs of one chunk, plus its summed token entropy and top-1 hits."""
+    outputs = model(**model_inputs, fused_lm_head=True)
+    logps = sequence_logps(outputs.log_probs, outputs.label_mask)
+    entropy = outputs.entropy.detach().float().sum() if outputs.entropy is not None else logps.new_zeros(())
+    top1 = outputs.is_top1.detach().float().sum() if outputs.is_top1 is not None else logps.new_zeros(())
+    return logps, entropy, top1
+
+
+def score_full_sequences(model, input_ids, attention_mask, labels) -> tuple[torch.Tensor, ...]:
+    width = int(attention_mask.sum(dim=-1).max())
+    return score_chunk(
+        model, input_ids=input_ids[:, :width], attention_mask=attention_mask[:, :width],
+        labels=labels[:, :width], use_cache=False,
+    )
+
+
+def score_continuations(model, layers, prefix_mask, group_index, ids, mask, labels) -> tuple:
+    # Builds the expanded cache inside, so a two-pass recompute starts from the prompt's tensors.
+    inputs = continuation_inputs(layers, prefix_mask, group_index, ids, mask, labels)
+    config = getattr(getattr(model, "module", model), "config", None)
+    if getattr(config, "output_router_logits", False):
+        # MoE: TRL's fused head would weigh the continuation's router logits with the full
+        # (prompt + continuation) attention mask and fail; the spectrum loss does not use that
+        # auxiliary loss on either path
+        inputs["output_router_logits"] = False
+    return score_chunk(model, **inputs)
+
+
+def select_groups(inputs: dict[str, Any], keep: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The model inputs of the groups in ``keep`` ``[G]`` only (group indices renumbered)."""
+    rows = keep[inputs["group_index"]]
+    renumber = keep.long().cumsum(0) - 1
+    out = {key: inputs[key][rows] for key in ("input_ids", "attention_mask", "labels", "cont_ids",
+                                             "cont_mask", "cont_labels") if key in inputs}
+    out["group_index"] = renumber[inputs["group_index"][rows]]
+    if "prefix_ids" in inputs:
+        # Drop the left-padding columns that only the removed groups' longer prompts needed.
+        mask = inputs["prefix_mask"][keep]
+        first = int(mask.any(0).long().argmax())
+        out["prefix_ids"], out["prefix_mask"] = inputs["prefix_ids"][keep][:, first:], mask[:, first:]
+    return out
+
+
+def check_plain_lm_head(config: Any) -> None:
+    # TRL's fused head rescales/softcaps logits for these models; the GEM head does not (yet).
+    for name in ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier",
+                 "logits_scaling"):
+        if getattr(config, name, None) not in (None, 1, 1.0):
+            raise NotImplementedError(f"spectrum_loss_type='gem' does not support models with {name}")
+
+
+def gem_chunk(model, backbone, head, beta, h, input_ids, attention_mask, labels) -> tuple[torch.Tensor, ...]:
+    """Per-row summed GEM loss of full sequences, plus summed entropy, top-1 hits and log-probs.
+
+    The model runs its ordinary forward with ``logits_to_keep=1`` (so through DDP/PEFT wrappers,
+    and only a ``[n, 1, V]`` logits tensor), a hook keeps the backbone's last hidden state, and
+    :func:`chunked_gem_loss` applies the LM head in chunks of positions.
+    """
+    width = int(attention_mask.sum(dim=-1).max())
+    captured = []
+    handle = backbone.register_forward_hook(lambda _module, _args, output: captured.append(output[0]))
+    try:
+        model(input_ids=input_ids[:, :width], attention_mask=attention_mask[:, :width], use_cache=False,
+              logits_to_keep=1)
+    finally:
+        handle.remove()
+    labels = labels[:, 1:width]
+    mask = labels != -100
+    hidden = captured[-1][:, :-1][mask].to(head.weight.device)
+    out = chunked_gem_loss(hidden, head.weight, labels[mask].to(head.weight.device), head.bias, beta, h,
+                           with_stats=True)
+    rows = mask.nonzero()[:, 0].to(out.loss.device)
+    per_row = out.loss.new_zeros(len(labels)).index_add(0, rows, out.loss)
+    return per_row, out.entropy.sum(), out.is_top1.float().sum(), out.log_prob.sum()
+
+
+def run_chunks(
+    score: Any, shared: tuple, tensors: list[torch.Tensor], size: int,
+    calls: int | None = None, empty: list[torch.Tensor] | None = None,
+) -> tuple[list[tuple], torch.Tensor]:
+    """``score(*shared, *chunk)`` on consecutive chunks of ``size`` rows of ``tensors``.
+
+    ``calls`` (the count every rank agreed on, :func:`.chunks.agree_counts`) pads the real chunks
+    with empty ones (``empty``, see :func:`.chunks.empty_chunk`) scored as full sequences on the
+    model ``shared[0]``; returns the real chunks' results and an exactly-zero scalar attached to the
+    empty chunks' graphs (add it to the loss, so their backward runs too). With more than one call
+    and grad enabled, every chunk runs under non-reentrant activation checkpointing: the forward
+    keeps no activations and backward recomputes one chunk at a time with its exact upstream
+    gradient (the two-pass algorithm), so memory does not grow with rows.
+    """
+    total = tensors[0].size(0)
+    real = chunk_count(total, size)
+    calls = real if calls is None else calls
+    two_pass = calls > 1 and torch.is_grad_enabled()
+
+    def run(function: Any, *args: Any) -> tuple:
+        return checkpoint(function, *args, use_reentrant=False) if two_pass else function(*args)
+
+    parts = [run(score, *shared, *[tensor[start : start + size] for tensor in tensors])
+             for start in range(0, total, size)]
+    anchor = torch.zeros((), device=tensors[0].device)
+    for _ in range(calls - real):
+        anchor = anchor + 0.0 * run(score_full_sequences, shared[0], *empty)[0].sum()
+    return parts, anchor
