@@ -397,6 +397,16 @@ def _task_files(folder: Path, label: str) -> list[Path]:
     return files
 
 
+def _has_task_files(folder: Path) -> bool:
+    return any(folder.glob("*.yaml")) or any(folder.glob("*.yml"))
+
+
+def _is_suite_name(spec: str) -> bool:
+    """A bare name of a suite in ``eval/`` (a folder of the same name without task files, such as
+    the repository's ``benchmarks/`` scripts, does not hide the ``eval/benchmarks`` suite)."""
+    return "/" not in spec and (eval_dir() / spec).is_dir()
+
+
 def resolve_tasks(specs: Sequence[str], split: str = "all") -> list[Task]:
     """Load the tasks named by suite names, folders or YAML files, keeping ``split`` (or all).
 
@@ -416,7 +426,7 @@ def resolve_tasks(specs: Sequence[str], split: str = "all") -> list[Task]:
             tasks.extend(load_benchmark(spec))
         elif candidate.is_file():
             tasks.append(load_task(candidate))
-        elif candidate.is_dir():
+        elif candidate.is_dir() and not (_is_suite_name(spec) and not _has_task_files(candidate)):
             tasks.extend(load_task(f, candidate.name) for f in _task_files(candidate, spec))
         elif candidate.suffix in {".yaml", ".yml"}:
             raise SpectrumError(f"task file '{spec}' does not exist")

@@ -1,9 +1,9 @@
 """Validators: membership tests for valid sets too large to list (``validator:`` in a task item).
 
-* ``{int_range: {min: 0, max: 999}}`` -- a *canonical* integer in [min, max]: ``-?(0|[1-9][0-9]*)``
-  after :func:`~spectrum_tune.evaluation.metrics.normalize_answer`, so "07", "+7" and "7." are
-  invalid (as in the published reference). ``lenient: true`` accepts any ``[+-]?[0-9]+`` spelling
-  of an in-range number (the old behaviour);
+* ``{int_range: {min: 0, max: 999}}`` -- the stripped answer is a *canonical* integer in [min, max],
+  ``-?(0|[1-9][0-9]*)``, so "07", "+7" and "7." are invalid. ``lenient: true`` accepts any
+  ``[+-]?[0-9]+`` spelling of an in-range number after
+  :func:`~spectrum_tune.evaluation.metrics.normalize_answer` (the old behaviour: "07", "+7", "7.");
 * ``{regex: "[a-z]+"}`` -- full match, case-insensitive, on the normalised answer;
 * ``{one_of_file: names.txt}`` -- membership in a list file (one answer per line, relative to the YAML).
 
@@ -55,10 +55,12 @@ class Validator:
     def __call__(self, sample: str) -> bool:
         answer = normalize_answer(sample)
         if self.kind == "int_range":
-            integer = _LENIENT_INTEGER if self.spec.get("lenient") else _CANONICAL_INTEGER
-            if answer == "-0" or not integer.fullmatch(answer):
-                return False
-            return self.spec["min"] <= int(answer) <= self.spec["max"]
+            if self.spec.get("lenient"):
+                ok = _LENIENT_INTEGER.fullmatch(answer) is not None
+            else:  # canonical: the stripped text itself, so a trailing "." is not forgiven
+                answer = sample.strip()
+                ok = _CANONICAL_INTEGER.fullmatch(answer) is not None and answer != "-0"
+            return ok and self.spec["min"] <= int(answer) <= self.spec["max"]
         if self.kind == "regex":
             return self.pattern.fullmatch(answer) is not None
         return answer in self.allowed

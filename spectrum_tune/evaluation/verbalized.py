@@ -18,7 +18,13 @@ import numpy as np
 
 from .metrics import distribution_match, normalize_answer
 
-__all__ = ["VERBALIZED_INSTRUCTION", "parse_verbalized", "verbalized_metrics", "verbalized_prompt"]
+__all__ = [
+    "VERBALIZED_INSTRUCTION",
+    "parse_verbalized",
+    "verbalized_metrics",
+    "verbalized_prompt",
+    "verbalized_task",
+]
 
 VERBALIZED_INSTRUCTION = (
     "Give {k} different possible answers, each with the probability that you would give it. "
@@ -94,3 +100,28 @@ def verbalized_metrics(pairs: list[tuple[str, float]], item: Any) -> dict[str, f
         else:
             metrics.update({name: math.nan for name in ("js", "kl", "reverse_kl", "tv")})
     return metrics
+
+
+def verbalized_task(
+    model: Any, tokenizer: Any, task: Any, k: int, *, seed: int = 0, max_new_tokens: int | None = None
+) -> list[dict[str, Any] | None]:
+    """One Verbalized Sampling response per item (``None`` for free-text items)."""
+    from .sample import generate_samples, item_seed
+
+    records: list[dict[str, Any] | None] = []
+    for index, item in enumerate(task.items):
+        if item.is_freetext:
+            records.append(None)
+            continue
+        (response,) = generate_samples(
+            model,
+            tokenizer,
+            verbalized_prompt(item.prompt, k),
+            1,
+            max_new_tokens=max_new_tokens or max(64, 16 * k),
+            stop=(),  # the answer list spans lines
+            seed=item_seed(seed, f"{task.name}/verbalized", index),
+        )
+        pairs = parse_verbalized(response)
+        records.append({"metrics": verbalized_metrics(pairs, item), "response": response, "stated": pairs})
+    return records
