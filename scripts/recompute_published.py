@@ -53,9 +53,9 @@ def sample_reference(generations, references, validator):
     texts = [g.strip() for g in generations]
     if references:
         validity = [t in references for t in texts]
-    elif validator and "int_range" in validator:
-        spec = validator["int_range"]
-        validity = [is_int_in_range(t, spec["min"], spec["max"]) for t in texts]
+    elif isinstance(validator, dict) and {"min", "max"} <= set(validator):
+        # results.json keeps an int_range validator as its {min, max} spec
+        validity = [is_int_in_range(t, validator["min"], validator["max"]) for t in texts]
     else:
         return None
     valid_texts = [t for t, v in zip(texts, validity, strict=True) if v]
