@@ -9,12 +9,15 @@ An independent, deliberately plain re-implementation of the reference formulas (
 
 It prints, per namespace, how many item metrics it recomputed and the largest absolute difference,
 and exits 1 when a difference exceeds ``--tol`` (or nothing could be recomputed). Items whose
-validity it cannot rebuild (regex / list-file validators) are counted as skipped.
+validity it cannot rebuild (regex / list-file validators) are counted as skipped. In-context
+metrics are re-aggregated from the kept per-position records (loss, accuracies and token
+log-probs of every example), the reference's means and ECE.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -34,6 +37,11 @@ SAMPLE_KEYS = (
     "coverage_pct",
 )
 SCORE_KEYS = ("kl_divergence", "reverse_kl", "js_divergence", "cross_entropy", "mode_match")
+STEER_KEYS = tuple(
+    name + suffix
+    for suffix in ("", "_geq_1", "_k")
+    for name in ("loss", "first_acc", "acc", "all_acc", "ece")
+)
 
 
 def is_int_in_range(text, low, high):
@@ -51,13 +59,16 @@ def is_int_in_range(text, low, high):
 
 def sample_reference(generations, references, validator):
     texts = [g.strip() for g in generations]
-    if references:
-        validity = [t in references for t in texts]
-    elif isinstance(validator, dict) and {"min", "max"} <= set(validator):
-        # results.json keeps an int_range validator as its {min, max} spec
-        validity = [is_int_in_range(t, validator["min"], validator["max"]) for t in texts]
-    else:
+    # results.json keeps an int_range validator as its {min, max} spec; others cannot be rebuilt here
+    ranged = isinstance(validator, dict) and {"min", "max"} <= set(validator)
+    if validator is not None and not ranged:
         return None
+    if not references and not ranged:
+        return None
+    listed = references or []
+    validity = [
+        t in listed or (ranged and is_int_in_range(t, validator["min"], validator["max"])) for t in texts
+    ]
     valid_texts = [t for t, v in zip(texts, validity, strict=True) if v]
     unique_gens = set(valid_texts)
     out = {
@@ -104,6 +115,51 @@ def score_reference(target_probs, logprobs, eps=1e-6):
     }
 
 
+def ece_reference(correct_logprobs, incorrect_logprobs, thresh=0.01, n_bins=10):
+    correct_logprobs = np.array(correct_logprobs, dtype=float)
+    incorrect_logprobs = np.array(incorrect_logprobs, dtype=float)
+    log_thresh = np.log(thresh)
+    all_logprobs = np.concatenate(
+        [correct_logprobs[correct_logprobs > log_thresh], incorrect_logprobs[incorrect_logprobs > log_thresh]]
+    )
+    if len(all_logprobs) == 0:
+        return None
+    n_bins = min(n_bins, len(all_logprobs))
+    bin_cutoffs = np.percentile(all_logprobs, np.linspace(0, 100, n_bins + 1))
+    bin_means, bin_p_correct = [], []
+    for bin_min, bin_max in itertools.pairwise(bin_cutoffs):
+        bin_inds = (all_logprobs >= bin_min) & (all_logprobs <= bin_max)
+        if bin_inds.sum() > 0:
+            bin_means.append(np.mean(np.exp(all_logprobs[bin_inds])))
+            n_correct = ((correct_logprobs >= bin_min) & (correct_logprobs <= bin_max)).sum()
+            bin_p_correct.append(n_correct / bin_inds.sum())
+    return np.abs(np.array(bin_means) - np.array(bin_p_correct)).mean()
+
+
+def steer_reference(positions):
+    """The reference's aggregation of per-position records (means over positions, ECE)."""
+    out = {}
+    geq_1 = [r for r in positions if r["example_ind"] >= 1]
+    top = max((r["example_ind"] for r in geq_1), default=None)
+    subsets = {
+        "": positions,
+        "_geq_1": geq_1,
+        "_k": [r for r in geq_1 if r["example_ind"] == top - 1] if geq_1 else [],
+    }
+    for suffix, rows in subsets.items():
+        if not rows:
+            continue
+        for name in ("loss", "first_acc", "acc", "all_acc"):
+            out[name + suffix] = sum(r[name] for r in rows) / len(rows)
+        ece = ece_reference(
+            [v for r in rows for v in r["correct_logprobs"]],
+            [v for r in rows for v in r["incorrect_logprobs"]],
+        )
+        if ece is not None:
+            out["ece" + suffix] = ece
+    return out
+
+
 def compare(ours, theirs, keys, diffs):
     for key in keys:
         if key in theirs:
@@ -119,8 +175,8 @@ def main(argv=None):
     parser.add_argument("--tol", type=float, default=1e-9)
     args = parser.parse_args(argv)
     results = json.loads(args.results.read_text(encoding="utf-8"))
-    diffs = {"sample": [], "score": []}
-    skipped = {"sample": 0, "score": 0}
+    diffs = {"sample": [], "score": [], "steer": []}
+    skipped = {"sample": 0, "score": 0, "steer": 0}
     for task in results["tasks"].values():
         for item in task.get("items", []):
             sample = item.get("sample")
@@ -139,6 +195,9 @@ def main(argv=None):
             if score and "published_logprobs" in score:
                 theirs = score_reference(item["weights"], score["published_logprobs"])
                 compare(score["metrics"], theirs, SCORE_KEYS, diffs["score"])
+            steer = item.get("steer")
+            if steer and "positions" in steer:
+                compare(steer["metrics"], steer_reference(steer["positions"]), STEER_KEYS, diffs["steer"])
     worst_overall = 0.0
     for namespace, pairs in diffs.items():
         worst = max((d for _, d in pairs), default=math.nan)

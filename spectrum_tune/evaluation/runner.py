@@ -140,9 +140,11 @@ def _items_base(task: Task) -> list[dict[str, Any]]:
     if task.kind == "steer":
         return [{} for _ in task.items]
     return [
-        {"prompt": item.prompt, "references": item.references, "weights": item.weights}
-        if item.references
-        else {"prompt": item.prompt, **({"validator": item.validator.spec} if item.validator else {})}
+        {
+            "prompt": item.prompt,
+            **({"references": item.references, "weights": item.weights} if item.references else {}),
+            **({"validator": item.validator.spec} if item.validator else {}),
+        }
         for item in task.items
     ]
 

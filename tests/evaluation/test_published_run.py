@@ -10,7 +10,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "recompute_published.
 TASKS = {
     "numbers": "name: numbers\nsplit: heldout\nextract: first_valid\nitems:\n"
     '  - {prompt: [{role: user, content: "Pick a number between 14 and 21."}], '
-    'references: ["14", "15", "16", "17", "18", "19", "20", "21"], weights: [0.3, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]}\n'
+    'references: ["14", "15", "16", "17", "18", "19", "20", "21"], '
+    "weights: [0.3, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]}\n"
     '  - {prompt: [{role: user, content: "Pick a number between 3 and 8."}], '
     "validator: {int_range: {min: 3, max: 8}}}\n",
     "steer": "name: steer_coin\nsplit: heldout\nitems:\n"
@@ -81,3 +82,4 @@ def test_published_run_is_recomputed_by_the_reference_formulas(tiny_model_dir, t
     assert _recompute(out / "results.json") == 0
     printed = capsys.readouterr().out
     assert "agree within 1e-09" in printed and "sample: 17 metric values" in printed
+    assert "steer: 15 metric values" in printed

@@ -21,6 +21,7 @@ first benchmark of that id. The Spectrum diverse-valid task list ships as task f
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -77,7 +78,10 @@ def load_benchmark(spec: str) -> list[Any]:
     """The tasks of one benchmark spec (see the module docstring)."""
     name, options = _split_spec(spec)
     _, loader = BENCHMARKS[name]
-    try:
-        return loader(**options)
-    except TypeError as error:  # an option the benchmark does not take
-        raise SpectrumError(f"benchmark '{spec}': {error}") from None
+    accepted = set(inspect.signature(loader).parameters)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise SpectrumError(
+            f"benchmark '{spec}' does not take option '{unknown[0]}' (it takes {', '.join(sorted(accepted))})"
+        )
+    return loader(**options)
