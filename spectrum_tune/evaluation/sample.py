@@ -29,6 +29,7 @@ from .metrics import (
     embedding_diversity,
     empirical_distribution,
     intdiv,
+    normalize_answer,
     normalized_entropy,
     novelty,
     raw_unique_pct,
@@ -214,6 +215,20 @@ def sample_metrics(
     return metrics
 
 
+def _normalised_support(item: Item) -> tuple[list[str], list[float]]:
+    """References merged by normalised form, their target weights summed.
+
+    A valid list may spell one answer several ways on purpose (the published ``weekdays_full``
+    lists "Monday", "MONDAY" and "monday"); our metrics match normalised answers, so those are one
+    support point.
+    """
+    merged: dict[str, float] = {}
+    for reference, weight in zip(item.references, item.weights, strict=True):
+        key = normalize_answer(reference)
+        merged[key] = merged.get(key, 0.0) + weight
+    return list(merged), list(merged.values())
+
+
 def _answer_metrics(item: Item, samples: Sequence[str], n_boot: int, seed: int) -> dict[str, float]:
     mask = item.validity_mask(samples)
     collision_value, collision_se = collision(samples, is_valid=mask)
@@ -229,9 +244,10 @@ def _answer_metrics(item: Item, samples: Sequence[str], n_boot: int, seed: int) 
         metrics["accuracy"] = accuracy(samples, item.references[0])
     elif item.references:
         metrics["coverage"] = coverage(samples, item.references)
-        metrics.update(sample_distribution_match(samples, item.references, item.weights, n_boot, seed))
-        counts = empirical_distribution(samples, item.references)
-        metrics["entropy"] = normalized_entropy(counts=counts, support_size=len(item.references))
+        support, weights = _normalised_support(item)
+        metrics.update(sample_distribution_match(samples, support, weights, n_boot, seed))
+        counts = empirical_distribution(samples, support)
+        metrics["entropy"] = normalized_entropy(counts=counts, support_size=len(support))
     else:
         valid = valid_samples(samples, is_valid=mask)
         # spellings of one answer ("07", "7") can outnumber a validator's nominal size

@@ -115,3 +115,22 @@ def test_reward_model_from_a_path(tiny_model_dir, tmp_path):
     rewards = rm.rewards("Name a colour.", ["red", "blue"])
     assert len(rewards) == 2 and rewards[0] != rewards[1]
     assert rm.ratings("Name a colour.", ["red"]) == [rating_from_reward(rewards[0])]
+
+
+def test_free_text_metrics_use_the_equivalence_and_the_reward_model():
+    from spectrum_tune.evaluation.sample import sample_metrics
+    from spectrum_tune.evaluation.tasks import Item
+
+    class FixedRewards:
+        def ratings(self, prompt, responses):
+            assert prompt == "Tell a story."
+            return [7] * len(responses)
+
+    stories = ["A long story about a girl\nand her dog.", "A long story about a girl\nand her cat."]
+    texts = ["Ohio", "ohio", *stories]
+    item = Item("x", prompt=[{"role": "user", "content": "Tell a story."}])
+    metrics = sample_metrics(item, texts, judges={"reward_model": FixedRewards()})
+    # "Ohio" ~ "ohio" (word rule); the stories differ in their second line, compared whole
+    assert metrics["distinct_k"] == 3 and metrics["raw_unique_pct"] == 1.0
+    assert metrics["utility_k"] == pytest.approx((7 + 0 + 0.64 * 7 + 0.512 * 7) / (1 + 0.8 + 0.64 + 0.512))
+    assert metrics["intdiv"] == pytest.approx(metrics["embedding_diversity"] * 3 / 4)

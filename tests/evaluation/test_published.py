@@ -99,3 +99,26 @@ def test_incontext_aggregates():
     assert m["loss_k"] == 2.0  # position max(j) - 1 = 2, the reference's "k"
     assert m["first_acc"] == 0.75 and m["acc_geq_1"] == pytest.approx(2.5 / 3)
     assert m["all_acc_k"] == 0.0
+
+
+def test_incontext_positions_score_each_example_on_its_own_prefix():
+    """Each position's loss is the NLL of that example after the ones before it (scored another way)."""
+    from spectrum_tune.evaluation.score import group_logprobs
+    from spectrum_tune.evaluation.steer import heldout_group, published_positions
+    from spectrum_tune.evaluation.tasks import Item
+    from spectrum_tune.training.data import incontext_messages
+
+    from ..toy import toy_model, toy_tokenizer
+
+    tokenizer = toy_tokenizer()
+    model = toy_model(tokenizer).eval()
+    item = Item("x", description="Colors.", examples=["red", "blue", "red"], heldout=["red"], k=[0])
+    rows = published_positions(model, tokenizer, item, batch_size=2)  # two batches, padded
+    assert [r["example_ind"] for r in rows] == [0, 1, 2]
+    for j, row in enumerate(rows):
+        group = heldout_group(incontext_messages(item.examples[: j + 1], item.description), tokenizer)
+        (logps,) = group_logprobs(model, [group], tokenizer.pad_token_id)
+        assert row["loss"] == pytest.approx(-logps[0], abs=1e-4)
+        assert row["n_tokens"] == len(row["correct_logprobs"]) == len(group["completion_ids"][0])
+        assert 0 <= row["all_acc"] <= row["acc"] <= 1
+        assert all(v > math.log(0.01) for v in row["incorrect_logprobs"])

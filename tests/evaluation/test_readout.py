@@ -84,3 +84,13 @@ def test_verbalized_metrics_by_hand():
     empty = verbalized_metrics([], item)
     assert empty["vs_n_answers"] == 0 and math.isnan(empty["js"])
     assert np.isnan(empty["vs_valid_mass"])
+
+
+def test_case_variants_in_a_valid_list_are_one_support_point_for_our_metrics():
+    from spectrum_tune.evaluation.sample import sample_metrics
+
+    item = _item(references=["Monday", "MONDAY", "monday", "Tuesday"], weights=[0.25, 0.25, 0.25, 0.25])
+    metrics = sample_metrics(item, ["Monday", "monday", "Tuesday", "MONDAY."], n_boot=20, published=True)
+    assert metrics["validity"] == 1.0 and metrics["coverage"] == 1.0  # both normalised answers seen
+    assert metrics["js"] < 0.01  # samples 3:1 vs target 0.75:0.25 after merging
+    assert metrics["percent_valid"] == 0.75 and metrics["coverage_pct"] == 0.75  # exact: "MONDAY." is not
