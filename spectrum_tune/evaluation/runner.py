@@ -7,6 +7,7 @@ results.json (``schema_version`` 1)::
      "tasks": {NAME: {"suite", "split", "kind", "description", "path", "status": "ok" | "failed",
                       "error", "traceback" (failed only), "n_items",
                       "metrics": {"sample": {...}, "score": {...}, "steer": {...}},
+                      "metrics_n": {"sample": {metric: items averaged}, ...},
                       "items": [{"prompt", "references", "weights",
                                  "sample": {"metrics", "counts", "generations"},
                                  "score": {"metrics", "logprobs", "q"}}]}},
@@ -20,7 +21,8 @@ validity, accuracy, coverage, yield, unique_pct, raw_unique_pct, collision(+_se)
 reverse_kl/tv with ``_ci_low``/``_ci_high``, entropy, free-text spread), ``metrics["score"]``
 (exact log-probs: valid_mass, answer_prob/answer_logprob, js/kl/reverse_kl/tv, entropy) and
 ``metrics["steer"]`` (``incontext_nll@k``). A task's metric is the mean over its items (a CI
-bound is the mean of the items' bounds: conservative for the mean). A summary entry is, per
+bound is the mean of the items' bounds: conservative for the mean); ``metrics_n`` gives, per
+metric, how many items that mean averaged (items where it is undefined are left out). A summary entry is, per
 namespace, the mean over the ok tasks of the group plus ``n_tasks``/``n_failed``. Metrics that
 do not apply are absent; ones that are undefined (e.g. no valid sample) are ``null``.
 Steer tasks are scored (not sampled) in every mode.
@@ -117,23 +119,30 @@ def load_judges(options: EvalOptions) -> dict[str, Any]:
     return judges
 
 
-def mean_metrics(records: list[dict[str, float] | None], counts: bool = True) -> dict[str, float]:
-    """Per-key mean over records (ignoring missing and NaN values; NaN when none is defined).
-
-    With ``counts``, every mean ``key`` comes with ``key_n``: how many records it averaged, so a
-    mean over the items where a metric is defined says how many those were.
-    """
+def mean_metrics(records: list[dict[str, float] | None]) -> dict[str, float]:
+    """Per-key mean over records (ignoring missing and NaN values; NaN when none is defined)."""
     values: dict[str, list[float]] = defaultdict(list)
     for record in records:
         for key, value in (record or {}).items():
             values[key].append(value)
-    means: dict[str, float] = {}
+    means = {}
     for key, column in values.items():
         finite = [v for v in column if v is not None and not math.isnan(v)]
         means[key] = float(np.mean(finite)) if finite else math.nan
-        if counts:
-            means[f"{key}_n"] = len(finite)
     return means
+
+
+def metric_counts(records: list[dict[str, float] | None]) -> dict[str, int]:
+    """Per key, how many records :func:`mean_metrics` averaged (the defined, non-NaN values).
+
+    A task mean over the items where a metric is defined says, through this, how many those were
+    (an arm with no valid sample on the hard items is averaged over the easy ones only).
+    """
+    counts: dict[str, int] = defaultdict(int)
+    for record in records:
+        for key, value in (record or {}).items():
+            counts[key] += int(value is not None and not math.isnan(value))
+    return dict(counts)
 
 
 def _items_base(task: Task) -> list[dict[str, Any]]:
@@ -164,6 +173,7 @@ def run_task(
 
     items = _items_base(task)
     metrics: dict[str, dict[str, float]] = {}
+    counts: dict[str, dict[str, int]] = {}
 
     def collect(namespace: str, records: list[dict[str, Any] | None]) -> None:
         for item, record in zip(items, records, strict=True):
@@ -171,6 +181,7 @@ def run_task(
                 item[namespace] = record
         if any(record is not None for record in records):
             metrics[namespace] = mean_metrics([r["metrics"] for r in records if r is not None])
+            counts[namespace] = metric_counts([r["metrics"] for r in records if r is not None])
 
     runners = {
         "steer": lambda: steer_task(
@@ -204,7 +215,9 @@ def run_task(
         start = time.perf_counter()
         collect(mode, runners[mode]())
         wall[mode] += time.perf_counter() - start
-    return {**_task_header(task), "status": "ok", "metrics": metrics, "items": items}
+    return {
+        **_task_header(task), "status": "ok", "metrics": metrics, "metrics_n": counts, "items": items
+    }
 
 
 def _task_header(task: Task) -> dict[str, Any]:
@@ -232,11 +245,7 @@ def summarize(tasks: dict[str, dict[str, Any]]) -> dict[str, Any]:
         ok = [r for r in results if r["status"] == "ok"]
         summary: dict[str, Any] = {"n_tasks": len(results), "n_failed": len(results) - len(ok)}
         for namespace in NAMESPACES:
-            task_means = [
-                {k: v for k, v in (r["metrics"].get(namespace) or {}).items() if not k.endswith("_n")}
-                for r in ok
-            ]
-            means = mean_metrics([m for m in task_means if m] or [None], counts=False)
+            means = mean_metrics([r["metrics"].get(namespace) for r in ok])
             kept = {
                 k: v
                 for k, v in means.items()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spectrum_tune.evaluation.metrics import collision, embedding_diversity, intdiv
-from spectrum_tune.evaluation.runner import mean_metrics
+from spectrum_tune.evaluation.runner import mean_metrics, metric_counts
 
 
 def test_collision_se_is_the_u_statistic_one_by_hand():
@@ -37,5 +37,6 @@ def test_intdiv_is_vendis_and_embedding_diversity_excludes_the_diagonal():
 
 
 def test_task_means_report_how_many_items_they_averaged():
-    means = mean_metrics([{"validity": 1.0, "js": math.nan}, {"validity": 0.0, "js": 0.2}, None])
-    assert means == {"validity": 0.5, "validity_n": 2, "js": 0.2, "js_n": 1}
+    records = [{"validity": 1.0, "js": math.nan}, {"validity": 0.0, "js": 0.2}, None]
+    assert mean_metrics(records) == {"validity": 0.5, "js": 0.2}
+    assert metric_counts(records) == {"validity": 2, "js": 1}

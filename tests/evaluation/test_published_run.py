@@ -68,7 +68,7 @@ def test_published_run_is_recomputed_by_the_reference_formulas(tiny_model_dir, t
     assert results["published"] is True and results["keep_generations"] == "all"
     numbers = results["tasks"]["numbers"]
     assert SAMPLE_NAMES <= set(numbers["metrics"]["sample"])
-    assert numbers["metrics"]["sample"]["coverage_pct_n"] == 1  # only the listed item has a valid list
+    assert numbers["metrics_n"]["sample"]["coverage_pct"] == 1  # only the listed item has a valid list
     assert SCORE_NAMES <= set(numbers["metrics"]["score"])
     assert {"vs_n_answers", "vs_valid_mass"} <= set(numbers["metrics"]["verbalized"])
     item = numbers["items"][0]
