@@ -20,7 +20,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["EXTRACT_MODES", "append_instruction", "extract_answer"]
+from ..training.data import DataError
+
+__all__ = ["EXTRACT_MODES", "append_instruction", "extract_answer", "readout_options"]
 
 EXTRACT_MODES = ("first_valid", "regex", "last_line")
 _INTEGER = re.compile(r"(?<![\w.])[+-]?\d+(?!\w|\.\d)")
@@ -81,3 +83,38 @@ def extract_answer(text: str, mode: str, item: Any, pattern: re.Pattern | None =
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         return lines[-1] if lines else None
     raise ValueError(f"unknown extract mode '{mode}' (use {', '.join(EXTRACT_MODES)})")
+
+
+def _field_error(where: str, name: str, problem: str) -> DataError:
+    return DataError(where, f"field '{name}': {problem}")
+
+
+def readout_options(
+    data: dict[str, Any], items: list[Any], where: str
+) -> tuple[bool, str | None, re.Pattern | None]:
+    """A task file's ``published``, ``extract`` (+ ``extract_regex``) and ``format_instruction`` keys.
+
+    The instruction is applied to the items' prompts here; bad values raise ``DataError``.
+    """
+    published = data.get("published", False)
+    if not isinstance(published, bool):
+        raise _field_error(where, "published", "must be true or false")
+    extract = data.get("extract")
+    if extract is not None and extract not in EXTRACT_MODES:
+        raise _field_error(where, "extract", f"must be one of {list(EXTRACT_MODES)}, got {extract!r}")
+    pattern = None
+    if (extract == "regex") != ("extract_regex" in data):
+        raise _field_error(where, "extract_regex", "is needed with extract: regex (and only with it)")
+    if extract == "regex":
+        try:
+            pattern = re.compile(str(data["extract_regex"]))
+        except re.error as error:
+            raise _field_error(where, "extract_regex", f"invalid regular expression ({error})") from None
+    instruction = data.get("format_instruction")
+    if instruction is not None:
+        if not isinstance(instruction, str) or not instruction.strip():
+            raise _field_error(where, "format_instruction", "must be a non-empty string")
+        for item in items:
+            if item.prompt is not None:
+                item.prompt = append_instruction(item.prompt, instruction.strip())
+    return published, extract, pattern

@@ -71,7 +71,7 @@ import yaml
 
 from ..errors import SpectrumError
 from ..training.data import SOURCE_COLUMN, DataError, _validate_prompt, _validate_weights, read_rows
-from .extract import EXTRACT_MODES, append_instruction
+from .extract import readout_options
 from .metrics import normalize_answer
 from .published import published_text
 from .validators import Validator, parse_validator
@@ -333,7 +333,7 @@ def load_task(path: str | Path, suite: str | None = None) -> Task:
     stop = data.get("stop", list(DEFAULT_STOP))
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
         raise _error(where, "stop", "must be a list of non-empty strings")
-    published, extract, pattern = _readout_options(data, items, where)
+    published, extract, pattern = readout_options(data, items, where)
     return Task(
         name=name,
         suite=suite or path.parent.name,
@@ -349,34 +349,6 @@ def load_task(path: str | Path, suite: str | None = None) -> Task:
         extract=extract,
         extract_pattern=pattern,
     )
-
-
-def _readout_options(
-    data: dict[str, Any], items: list[Item], where: str
-) -> tuple[bool, str | None, re.Pattern | None]:
-    """``published``, ``extract`` (+ ``extract_regex``), ``format_instruction`` (applied to the prompts)."""
-    published = data.get("published", False)
-    if not isinstance(published, bool):
-        raise _error(where, "published", "must be true or false")
-    extract = data.get("extract")
-    if extract is not None and extract not in EXTRACT_MODES:
-        raise _error(where, "extract", f"must be one of {list(EXTRACT_MODES)}, got {extract!r}")
-    pattern = None
-    if (extract == "regex") != ("extract_regex" in data):
-        raise _error(where, "extract_regex", "is needed with extract: regex (and only with it)")
-    if extract == "regex":
-        try:
-            pattern = re.compile(str(data["extract_regex"]))
-        except re.error as error:
-            raise _error(where, "extract_regex", f"invalid regular expression ({error})") from None
-    instruction = data.get("format_instruction")
-    if instruction is not None:
-        if not isinstance(instruction, str) or not instruction.strip():
-            raise _error(where, "format_instruction", "must be a non-empty string")
-        for item in items:
-            if item.prompt is not None:
-                item.prompt = append_instruction(item.prompt, instruction.strip())
-    return published, extract, pattern
 
 
 # --------------------------------------------------------------------------------------------
