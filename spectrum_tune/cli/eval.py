@@ -10,7 +10,8 @@ __all__ = ["EVAL_USAGE", "main"]
 EVAL_USAGE = (
     "spectrum-tune eval --model PATH_OR_NAME [--adapter PATH] [--gguf_file F] --tasks SUITE_OR_FILE... "
     "[--mode sample|score|both] [--samples N] [--seed S] [--batch_size B] [--split heldout|tuned|all] "
-    "[--published_eot] [--no_prefix_sharing] --out DIR"
+    "[--published_eot] [--no_prefix_sharing] [--published] [--keep_generations N|all] "
+    "[--novelty_classifier PATH] [--novelty_threshold T] [--reward_model PATH] [--verbalized K] --out DIR"
 )
 
 
@@ -44,9 +45,52 @@ def _eval_parser() -> argparse.ArgumentParser:
         help="score mode: forward every reference as a full sequence instead of encoding each prompt "
         "once and reusing its key/value cache (same log-probs; for debugging and timing)",
     )
+    parser.add_argument(
+        "--published",
+        action="store_true",
+        help="also report the published Spectrum Tuning metrics under their names (percent_valid, "
+        "unique_gens_pct, ..., kl_divergence, ..., loss_geq_1, ...): exact match after strip, valid "
+        "lists as given (see docs/metrics.md)",
+    )
+    parser.add_argument(
+        "--keep_generations",
+        type=_keep_count,
+        default=10,
+        metavar="N|all",
+        help="raw generations kept per item in results.json (default 10; 'all' lets anyone recompute "
+        "every sample metric, e.g. with scripts/recompute_published.py)",
+    )
+    parser.add_argument(
+        "--novelty_classifier",
+        help="free text: NoveltyBench pairwise equivalence classifier for long answers (a sequence-"
+        "classification model path, or 'default' for yimingzhang/deberta-v3-large-generation-similarity)",
+    )
+    parser.add_argument(
+        "--novelty_threshold",
+        type=float,
+        help="equivalence threshold for --novelty_classifier (default 0.102)",
+    )
+    parser.add_argument(
+        "--reward_model", help="free text: reward model path for NoveltyBench utility_k (patience 0.8)"
+    )
+    parser.add_argument(
+        "--verbalized",
+        type=int,
+        metavar="K",
+        help="add the Verbalized Sampling arm: ask once per item for K answers with probabilities and "
+        "score the stated distribution (metrics.verbalized)",
+    )
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     return parser
+
+
+def _keep_count(value: str) -> int | None:
+    if value == "all":
+        return None
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a number >= 0 or 'all', got '{value}'")
+    return int(value)
 
 
 def main(argv: list[str]) -> int:
@@ -68,6 +112,12 @@ def main(argv: list[str]) -> int:
             published_eot=args.published_eot,
             progress=not args.no_progress,
             prefix_sharing=not args.no_prefix_sharing,
+            published=args.published,
+            keep_generations=args.keep_generations,
+            novelty_classifier=args.novelty_classifier,
+            novelty_threshold=args.novelty_threshold,
+            reward_model=args.reward_model,
+            verbalized=args.verbalized,
             out=args.out,
         )
     )

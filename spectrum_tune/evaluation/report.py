@@ -47,7 +47,12 @@ def _prompt_text(prompt: Any) -> str:
 
 
 def _steer_keys(tasks: Sequence[dict[str, Any]]) -> list[str]:
-    keys = {key for task in tasks for key in task.get("metrics", {}).get("steer", {})}
+    keys = {  # incontext_nll@k only, not the published in-context metrics (--published)
+        key
+        for task in tasks
+        for key in task.get("metrics", {}).get("steer", {})
+        if key.startswith("incontext_nll@")
+    }
     return sorted(keys, key=lambda key: int(key.rsplit("@", 1)[1]))
 
 

@@ -7,6 +7,7 @@ results.json (``schema_version`` 1)::
      "tasks": {NAME: {"suite", "split", "kind", "description", "path", "status": "ok" | "failed",
                       "error", "traceback" (failed only), "n_items",
                       "metrics": {"sample": {...}, "score": {...}, "steer": {...}},
+                      "metrics_n": {"sample": {metric: items averaged}, ...},
                       "items": [{"prompt", "references", "weights",
                                  "sample": {"metrics", "counts", "generations"},
                                  "score": {"metrics", "logprobs", "q"}}]}},
@@ -20,7 +21,8 @@ validity, accuracy, coverage, yield, unique_pct, raw_unique_pct, collision(+_se)
 reverse_kl/tv with ``_ci_low``/``_ci_high``, entropy, free-text spread), ``metrics["score"]``
 (exact log-probs: valid_mass, answer_prob/answer_logprob, js/kl/reverse_kl/tv, entropy) and
 ``metrics["steer"]`` (``incontext_nll@k``). A task's metric is the mean over its items (a CI
-bound is the mean of the items' bounds: conservative for the mean). A summary entry is, per
+bound is the mean of the items' bounds: conservative for the mean); ``metrics_n`` gives, per
+metric, how many items that mean averaged (items where it is undefined are left out). A summary entry is, per
 namespace, the mean over the ok tasks of the group plus ``n_tasks``/``n_failed``. Metrics that
 do not apply are absent; ones that are undefined (e.g. no valid sample) are ``null``.
 Steer tasks are scored (not sampled) in every mode.
@@ -47,7 +49,7 @@ __all__ = ["MODES", "SCHEMA_VERSION", "EvalOptions", "load_for_eval", "run_eval"
 
 SCHEMA_VERSION = 1
 MODES = ("sample", "score", "both")
-NAMESPACES = ("sample", "score", "steer")
+NAMESPACES = ("sample", "score", "steer", "verbalized")
 
 
 @dataclass
@@ -67,6 +69,12 @@ class EvalOptions:
     published_eot: bool = False
     progress: bool = True
     prefix_sharing: bool = True  # score mode: encode each prompt once for all its references
+    published: bool = False  # also the published (tsor13/spectrum) metrics, under their names
+    keep_generations: int | None = 10  # raw generations kept per item (None: all)
+    novelty_classifier: str | None = None  # NoveltyBench pairwise classifier path ("default": theirs)
+    novelty_threshold: float | None = None
+    reward_model: str | None = None  # reward model path for NoveltyBench utility_k
+    verbalized: int | None = None  # Verbalized Sampling arm: ask for this many answers + probabilities
 
 
 def load_for_eval(model: str, adapter: str | None = None, gguf_file: str | None = None) -> tuple[Any, Any]:
@@ -95,6 +103,22 @@ def load_for_eval(model: str, adapter: str | None = None, gguf_file: str | None 
     return loaded, tokenizer
 
 
+def load_judges(options: EvalOptions) -> dict[str, Any]:
+    """The NoveltyBench equivalence classifier and reward model named by the options (loaded once)."""
+    from .metrics.novelty import PairClassifier, RewardModel
+
+    judges: dict[str, Any] = {"threshold": options.novelty_threshold}
+    try:
+        if options.novelty_classifier:
+            judges["classifier"] = PairClassifier(options.novelty_classifier)
+        if options.reward_model:
+            judges["reward_model"] = RewardModel(options.reward_model)
+    except Exception as error:  # any loading failure is one line for the user
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SpectrumError(f"cannot load the NoveltyBench classifier / reward model: {reason}") from error
+    return judges
+
+
 def mean_metrics(records: list[dict[str, float] | None]) -> dict[str, float]:
     """Per-key mean over records (ignoring missing and NaN values; NaN when none is defined)."""
     values: dict[str, list[float]] = defaultdict(list)
@@ -108,27 +132,48 @@ def mean_metrics(records: list[dict[str, float] | None]) -> dict[str, float]:
     return means
 
 
+def metric_counts(records: list[dict[str, float] | None]) -> dict[str, int]:
+    """Per key, how many records :func:`mean_metrics` averaged (the defined, non-NaN values).
+
+    A task mean over the items where a metric is defined says, through this, how many those were
+    (an arm with no valid sample on the hard items is averaged over the easy ones only).
+    """
+    counts: dict[str, int] = defaultdict(int)
+    for record in records:
+        for key, value in (record or {}).items():
+            counts[key] += int(value is not None and not math.isnan(value))
+    return dict(counts)
+
+
 def _items_base(task: Task) -> list[dict[str, Any]]:
     if task.kind == "steer":
         return [{} for _ in task.items]
     return [
-        {"prompt": item.prompt, "references": item.references, "weights": item.weights}
-        if item.references
-        else {"prompt": item.prompt, **({"validator": item.validator.spec} if item.validator else {})}
+        {
+            "prompt": item.prompt,
+            **({"references": item.references, "weights": item.weights} if item.references else {}),
+            **({"validator": item.validator.spec} if item.validator else {}),
+        }
         for item in task.items
     ]
 
 
 def run_task(
-    model: Any, tokenizer: Any, task: Task, options: EvalOptions, wall: dict[str, float]
+    model: Any, tokenizer: Any, task: Task, options: EvalOptions, wall: dict[str, float],
+    judges: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate one task in the requested mode(s); adds the time spent per mode to ``wall``."""
+    """Evaluate one task in the requested mode(s); adds the time spent per mode to ``wall``.
+
+    ``judges`` are the loaded NoveltyBench models (:func:`load_judges`) for free-text tasks.
+    """
     from .sample import sample_task
     from .score import score_task
     from .steer import steer_task
+    from .verbalized import verbalized_task
 
     items = _items_base(task)
     metrics: dict[str, dict[str, float]] = {}
+    counts: dict[str, dict[str, int]] = {}
 
     def collect(namespace: str, records: list[dict[str, Any] | None]) -> None:
         for item, record in zip(items, records, strict=True):
@@ -136,13 +181,17 @@ def run_task(
                 item[namespace] = record
         if any(record is not None for record in records):
             metrics[namespace] = mean_metrics([r["metrics"] for r in records if r is not None])
+            counts[namespace] = metric_counts([r["metrics"] for r in records if r is not None])
 
     runners = {
-        "steer": lambda: steer_task(model, tokenizer, task, batch_size=options.batch_size),
+        "steer": lambda: steer_task(
+            model, tokenizer, task, batch_size=options.batch_size, published=options.published
+        ),
         "score": lambda: score_task(
             model, tokenizer, task, published_eot=options.published_eot, batch_size=options.batch_size,
-            prefix_sharing=options.prefix_sharing,
+            prefix_sharing=options.prefix_sharing, published=options.published,
         ),
+        "verbalized": lambda: verbalized_task(model, tokenizer, task, options.verbalized, seed=options.seed),
         "sample": lambda: sample_task(
             model,
             tokenizer,
@@ -151,17 +200,24 @@ def run_task(
             seed=options.seed,
             batch_size=options.batch_size,
             progress=options.progress,
+            published=options.published,
+            keep_generations=options.keep_generations,
+            judges=judges,
         ),
     }
     if task.kind == "steer":
         modes = ["steer"]  # in-context NLL is a scoring measurement, run whatever the mode
     else:
         modes = ["score", "sample"] if options.mode == "both" else [options.mode]
+        if options.verbalized and task.kind != "freetext":
+            modes.append("verbalized")
     for mode in modes:
         start = time.perf_counter()
         collect(mode, runners[mode]())
         wall[mode] += time.perf_counter() - start
-    return {**_task_header(task), "status": "ok", "metrics": metrics, "items": items}
+    return {
+        **_task_header(task), "status": "ok", "metrics": metrics, "metrics_n": counts, "items": items
+    }
 
 
 def _task_header(task: Task) -> dict[str, Any]:
@@ -231,17 +287,24 @@ def run_eval(options: EvalOptions) -> dict[str, Any]:
         raise SpectrumError(f"--samples must be >= 1, got {options.samples}")
     if options.batch_size < 1:
         raise SpectrumError(f"--batch_size must be >= 1, got {options.batch_size}")
+    if options.keep_generations is not None and options.keep_generations < 0:
+        raise SpectrumError(f"--keep_generations must be >= 0 or 'all', got {options.keep_generations}")
+    if options.verbalized is not None and options.verbalized < 1:
+        raise SpectrumError(f"--verbalized must be >= 1, got {options.verbalized}")
+    if options.novelty_threshold is not None and not options.novelty_classifier:
+        raise SpectrumError("--novelty_threshold needs --novelty_classifier")
     out = Path(options.out)
     if out.exists() and not out.is_dir():
         raise SpectrumError(f"--out '{out}' exists and is not a directory")
     tasks = resolve_tasks(options.tasks, options.split)  # before loading: bad task files fail fast
     model, tokenizer = load_for_eval(options.model, options.adapter, options.gguf_file)
     started = time.perf_counter()
-    wall = {"score": 0.0, "sample": 0.0, "steer": 0.0}
+    wall = {"score": 0.0, "sample": 0.0, "steer": 0.0, "verbalized": 0.0}
+    judges = load_judges(options) if any(task.kind == "freetext" for task in tasks) else None
     results_tasks: dict[str, dict[str, Any]] = {}
     for task in tasks:
         try:
-            results_tasks[task.name] = run_task(model, tokenizer, task, options, wall)
+            results_tasks[task.name] = run_task(model, tokenizer, task, options, wall, judges)
         except Exception as error:  # one broken task must not lose the others' results
             results_tasks[task.name] = {
                 **_task_header(task),
@@ -262,6 +325,9 @@ def run_eval(options: EvalOptions) -> dict[str, Any]:
         "samples": options.samples,
         "split": options.split,
         "published_eot": options.published_eot,
+        "published": options.published,
+        "keep_generations": "all" if options.keep_generations is None else options.keep_generations,
+        "verbalized": options.verbalized,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": {key: round(value, 3) for key, value in wall.items()},
         "tasks": results_tasks,

@@ -10,24 +10,29 @@ decoded without special tokens.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..training.tokenize import _prompt_ids
+from .extract import extract_answer
 from .metrics import (
     accuracy,
     answer_counts,
     collision,
     coverage,
-    distinct_k,
     distinct_n,
     embed_texts,
     embedding_diversity,
     empirical_distribution,
+    intdiv,
+    normalize_answer,
     normalized_entropy,
+    novelty,
     raw_unique_pct,
     sample_distribution_match,
     self_bleu,
@@ -37,6 +42,7 @@ from .metrics import (
     vendi_score,
     yield_count,
 )
+from .published import diverse_valid_metrics, published_text
 from .stops import decode_sample, stop_token_ids
 from .tasks import Item, Task
 
@@ -57,7 +63,8 @@ NEUTRAL_SAMPLING = {
     "min_new_tokens": 0,
 }
 KEEP_GENERATIONS = 10
-"""Raw generations kept per item in results.json (answer counts keep the rest)."""
+"""Raw generations kept per item in results.json by default (answer counts keep the rest;
+``--keep_generations all`` keeps every one)."""
 DISTINCT_K = 10
 """NoveltyBench's k: distinct classes among the first 10 generations."""
 N_BOOT = 1000
@@ -121,28 +128,104 @@ def generate_samples(
     return samples
 
 
-def _freetext_metrics(samples: Sequence[str]) -> dict[str, float]:
+def _freetext_metrics(
+    samples: Sequence[str], prompt: Any = None, judges: dict[str, Any] | None = None
+) -> dict[str, float]:
+    """Free-text spread; texts are compared whole (stripped), never cut at a line break."""
     texts = [s.strip() for s in samples]
     embeddings = embed_texts(texts)
-    return {
-        "raw_unique_pct": raw_unique_pct(texts),
+    judges = judges or {}
+    head = texts[:DISTINCT_K]
+    partition = novelty.equivalence_classes(
+        head, classifier=judges.get("classifier"), threshold=judges.get("threshold")
+    )
+    metrics = {
+        "raw_unique_pct": raw_unique_pct(texts, normalize=False),
         # support = the number of samples: 1 when all differ, 0 when all are the same
-        "entropy": normalized_entropy(texts, support_size=len(texts)),
+        "entropy": normalized_entropy(texts, support_size=len(texts), normalize=False),
         "distinct_1": distinct_n(texts, 1),
         "distinct_2": distinct_n(texts, 2),
         "self_bleu": self_bleu(texts),
         "vendi": vendi_score(embeddings),
+        "intdiv": intdiv(embeddings),
         "embedding_diversity": embedding_diversity(embeddings),
-        "distinct_k": float(distinct_k(texts, DISTINCT_K)),
+        "distinct_k": float(max(partition, default=-1) + 1),
     }
+    if judges.get("reward_model") is not None and head:
+        user_text = prompt if isinstance(prompt, str) else prompt[-1]["content"]
+        ratings = judges["reward_model"].ratings(user_text, head)
+        patience = judges.get("patience", novelty.DEFAULT_PATIENCE)
+        metrics["utility_k"] = novelty.utility(ratings, partition, patience)
+    return metrics
+
+
+def _extracted_metrics(item: Item, samples: Sequence[str], mode: str, pattern: Any) -> dict[str, float]:
+    """Validity, yield and coverage of the answers ``extract`` reads from the samples (None = invalid)."""
+    answers = [extract_answer(s, mode, item, pattern) for s in samples]
+    present = [a for a in answers if a is not None]
+    mask = item.validity_mask(present) if present else np.zeros(0, dtype=bool)
+    metrics = {
+        "validity_extracted": float(mask.sum() / len(samples)) if samples else math.nan,
+        "yield_extracted": float(yield_count(present, is_valid=mask)),
+    }
+    if item.references and not item.is_closed:
+        metrics["coverage_extracted"] = coverage(
+            [a for a, ok in zip(present, mask, strict=True) if ok], item.references
+        )
+    return metrics
+
+
+def published_sample_metrics(item: Item, samples: Sequence[str]) -> dict[str, float]:
+    """The reference's diverse-valid metrics (exact match after strip, valid list as given)."""
+    texts = [published_text(s) for s in samples]
+    size = len(item.references) if item.references else None
+    return diverse_valid_metrics(texts, item.published_mask(samples).tolist(), size)
 
 
 def sample_metrics(
-    item: Item, samples: Sequence[str], *, n_boot: int = N_BOOT, seed: int = 0
+    item: Item,
+    samples: Sequence[str],
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    published: bool = False,
+    extract: str | None = None,
+    extract_pattern: Any = None,
+    judges: dict[str, Any] | None = None,
 ) -> dict[str, float]:
-    """Sample-mode metrics of one item (which ones depends on what the item lists)."""
+    """Sample-mode metrics of one item (which ones depends on what the item lists).
+
+    ``published`` adds the reference's metrics (:mod:`spectrum_tune.evaluation.published`); its
+    ``raw_unique_pct`` (exact strings) then takes that name and ours is kept as
+    ``raw_unique_pct_normalized``. ``extract`` adds ``*_extracted`` metrics; ``judges`` holds the
+    NoveltyBench equivalence classifier / reward model for free text.
+    """
     if item.is_freetext:
-        return _freetext_metrics(samples)
+        return _freetext_metrics(samples, item.prompt, judges)
+    metrics = _answer_metrics(item, samples, n_boot, seed)
+    if extract is not None:
+        metrics.update(_extracted_metrics(item, samples, extract, extract_pattern))
+    if published:
+        metrics["raw_unique_pct_normalized"] = metrics.pop("raw_unique_pct")
+        metrics.update(published_sample_metrics(item, samples))
+    return metrics
+
+
+def _normalised_support(item: Item) -> tuple[list[str], list[float]]:
+    """References merged by normalised form, their target weights summed.
+
+    A valid list may spell one answer several ways on purpose (the published ``weekdays_full``
+    lists "Monday", "MONDAY" and "monday"); our metrics match normalised answers, so those are one
+    support point.
+    """
+    merged: dict[str, float] = {}
+    for reference, weight in zip(item.references, item.weights, strict=True):
+        key = normalize_answer(reference)
+        merged[key] = merged.get(key, 0.0) + weight
+    return list(merged), list(merged.values())
+
+
+def _answer_metrics(item: Item, samples: Sequence[str], n_boot: int, seed: int) -> dict[str, float]:
     mask = item.validity_mask(samples)
     collision_value, collision_se = collision(samples, is_valid=mask)
     metrics = {
@@ -157,9 +240,10 @@ def sample_metrics(
         metrics["accuracy"] = accuracy(samples, item.references[0])
     elif item.references:
         metrics["coverage"] = coverage(samples, item.references)
-        metrics.update(sample_distribution_match(samples, item.references, item.weights, n_boot, seed))
-        counts = empirical_distribution(samples, item.references)
-        metrics["entropy"] = normalized_entropy(counts=counts, support_size=len(item.references))
+        support, weights = _normalised_support(item)
+        metrics.update(sample_distribution_match(samples, support, weights, n_boot, seed))
+        counts = empirical_distribution(samples, support)
+        metrics["entropy"] = normalized_entropy(counts=counts, support_size=len(support))
     else:
         valid = valid_samples(samples, is_valid=mask)
         # spellings of one answer ("07", "7") can outnumber a validator's nominal size
@@ -177,8 +261,12 @@ def sample_task(
     seed: int = 0,
     batch_size: int = 64,
     progress: bool = True,
+    published: bool = False,
+    keep_generations: int | None = KEEP_GENERATIONS,
+    judges: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Per-item sample records: metrics, answer counts and the first raw generations."""
+    """Per-item sample records: metrics, answer counts and the first ``keep_generations`` raw
+    generations (``None``: all of them); ``published`` as in :func:`sample_metrics` (or the task's own)."""
     from tqdm.auto import tqdm
 
     n = samples or task.samples
@@ -199,9 +287,18 @@ def sample_task(
             )
             records.append(
                 {
-                    "metrics": sample_metrics(item, generations, seed=item_rng_seed),
+                    "metrics": sample_metrics(
+                        item,
+                        generations,
+                        seed=item_rng_seed,
+                        published=published or task.published,
+                        extract=task.extract,
+                        extract_pattern=task.extract_pattern,
+                        judges=judges,
+                    ),
                     "counts": dict(answer_counts(generations).most_common()),
-                    "generations": generations[:KEEP_GENERATIONS],
+                    "generations": generations[:keep_generations],
+                    "n_generations": len(generations),
                 }
             )
     return records

@@ -35,6 +35,7 @@ from ..training.prefix import (
 from ..training.tokenize import tokenize_group
 from ..training.trainer import SpectrumCollator
 from .metrics import normalized_entropy, score_distribution_match, valid_mass
+from .published import distributional_metrics
 from .tasks import Item, Task
 
 __all__ = ["group_logprobs", "score_item", "score_task", "tokenize_for_scoring"]
@@ -203,17 +204,37 @@ def score_item(item: Item, logprobs: np.ndarray) -> dict[str, float]:
 
 def score_task(
     model: Any, tokenizer: Any, task: Task, *, published_eot: bool = False, batch_size: int = 64,
-    prefix_sharing: bool = True,
+    prefix_sharing: bool = True, published: bool = False,
 ) -> list[dict[str, Any] | None]:
-    """Per-item score records (``None`` for items without a listed valid set)."""
+    """Per-item score records (``None`` for items without a listed valid set).
+
+    ``published`` (or the task's ``published: true``) adds the reference's distributional metrics
+    (:func:`~spectrum_tune.evaluation.published.distributional_metrics`) on log-probs without the
+    end-of-turn token, as the reference scores; unless ``published_eot`` already scored that way
+    they come from a second pass, so our own metrics stay on complete outputs. Those log-probs are
+    kept as ``published_logprobs``.
+    """
     scored = [item for item in task.items if item.references]
-    groups = [tokenize_for_scoring(item, tokenizer, published_eot) for item in scored]
-    logprobs = iter(group_logprobs(model, groups, tokenizer.pad_token_id, batch_size, prefix_sharing))
+
+    def logprobs_of(eot_omitted: bool) -> list[np.ndarray]:
+        groups = [tokenize_for_scoring(item, tokenizer, eot_omitted) for item in scored]
+        return group_logprobs(model, groups, tokenizer.pad_token_id, batch_size, prefix_sharing)
+
+    logprobs = logprobs_of(published_eot)
+    published = published or task.published
+    reference_logprobs = (logprobs if published_eot else logprobs_of(True)) if published else None
     records: list[dict[str, Any] | None] = []
+    position = 0
     for item in task.items:
         if not item.references:
             records.append(None)
             continue
-        s = next(logprobs)
-        records.append({"metrics": score_item(item, s), "logprobs": s.tolist(), "q": softmax(s).tolist()})
+        s = logprobs[position]
+        record = {"metrics": score_item(item, s), "logprobs": s.tolist(), "q": softmax(s).tolist()}
+        if reference_logprobs is not None and not item.is_closed:
+            reference = reference_logprobs[position]
+            record["metrics"].update(distributional_metrics(item.weights, reference))
+            record["published_logprobs"] = reference.tolist()
+        records.append(record)
+        position += 1
     return records

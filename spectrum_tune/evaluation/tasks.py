@@ -18,15 +18,22 @@ A task is one YAML file::
         references: ["1", "2", "3", "4", "5", "6"]
         weights: [0.5, 0.1, 0.1, 0.1, 0.1, 0.1]      # optional target; default uniform
     items_file: numbers.jsonl              # ... or a JSONL/JSON/Parquet file of rows, relative to the YAML
+    published: true                        # optional: also report the published (tsor13/spectrum) metrics
+    extract: first_valid                   # optional: first_valid | regex | last_line (default: strict)
+    extract_regex: "Answer: (\\d+)"         # with extract: regex (first group, else the whole match)
+    format_instruction: Just the number.   # optional: appended to each prompt (last user turn)
 
 Items use the training row schema (``prompt`` string or chat messages, ``references``,
 optional ``weights``; see :mod:`spectrum_tune.training.data`). An item with one reference is a closed
 (accuracy) item. Instead of, or as well as, ``references`` an item may give a ``validator`` for
 valid sets too large to list:
 
-* ``{int_range: {min: 0, max: 999}}`` -- the normalised answer is an integer in [min, max];
+* ``{int_range: {min: 0, max: 999}}`` -- the normalised answer is a canonical integer in [min, max]
+  ("07", "+7" are not; ``lenient: true`` accepts them);
 * ``{regex: "[a-z]+"}`` -- full match, case-insensitive, on the normalised answer;
 * ``{one_of_file: names.txt}`` -- membership in a list file (one answer per line, relative to the YAML).
+
+(See :mod:`spectrum_tune.evaluation.validators`; ``extract`` is :mod:`spectrum_tune.evaluation.extract`.)
 
 Normalisation is :func:`spectrum_tune.evaluation.metrics.normalize_answer`. A sample is valid if it is one
 of the references or passes the validator. Validator-only items get validity, yield, unique%
@@ -45,7 +52,8 @@ interchangeable).
 
 Suites are folders of task files: ``--tasks spread`` loads ``eval/spread/*.yaml``, where
 ``eval/`` is ``$SPECTRUM_TUNE_EVAL_DIR`` if set, else the ``eval/`` folder beside the package
-(the repository root). ``--tasks path/to/task.yaml`` (or a folder) loads files directly.
+(the repository root). ``--tasks path/to/task.yaml`` (or a folder) loads files directly, and a
+benchmark name or ``hub:HUB_ID`` loads a public benchmark (:mod:`spectrum_tune.evaluation.benchmarks`).
 Every problem raises :class:`~spectrum_tune.training.data.DataError` naming the file and the field.
 """
 
@@ -63,7 +71,10 @@ import yaml
 
 from ..errors import SpectrumError
 from ..training.data import SOURCE_COLUMN, DataError, _validate_prompt, _validate_weights, read_rows
+from .extract import readout_options
 from .metrics import normalize_answer
+from .published import published_text
+from .validators import Validator, parse_validator
 
 __all__ = [
     "DEFAULT_K",
@@ -94,83 +105,17 @@ TASK_FIELDS = {
     "samples",
     "max_new_tokens",
     "stop",
+    "published",
+    "extract",
+    "extract_regex",
+    "format_instruction",
 }
 ITEM_FIELDS = {"prompt", "references", "weights", "validator"}
 STEER_FIELDS = {"description", "examples", "heldout", "k"}
-_INTEGER = re.compile(r"[+-]?\d+")
 
 
 def _error(where: str, name: str, problem: str) -> DataError:
     return DataError(where, f"field '{name}': {problem}")
-
-
-# --------------------------------------------------------------------------------------------
-# Validators
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Validator:
-    """A membership test for valid sets too large to list (see the module docstring)."""
-
-    kind: str
-    spec: Any
-    allowed: frozenset[str] = frozenset()
-    pattern: re.Pattern | None = None
-
-    @property
-    def size(self) -> int | None:
-        """Number of valid answers when known (used as the entropy's support size)."""
-        if self.kind == "int_range":
-            return int(self.spec["max"]) - int(self.spec["min"]) + 1
-        if self.kind == "one_of_file":
-            return len(self.allowed)
-        return None
-
-    def __call__(self, sample: str) -> bool:
-        answer = normalize_answer(sample)
-        if self.kind == "int_range":
-            return bool(_INTEGER.fullmatch(answer)) and self.spec["min"] <= int(answer) <= self.spec["max"]
-        if self.kind == "regex":
-            return self.pattern.fullmatch(answer) is not None
-        return answer in self.allowed
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def parse_validator(spec: Any, where: str, base: Path) -> Validator:
-    """Build a :class:`Validator` from its YAML/JSON form; list files resolve against ``base``."""
-    if not isinstance(spec, dict) or len(spec) != 1:
-        raise _error(where, "validator", "must be a mapping with one of int_range, regex, one_of_file")
-    ((kind, value),) = spec.items()
-    if kind == "int_range":
-        if not isinstance(value, dict) or set(value) != {"min", "max"}:
-            raise _error(where, "validator.int_range", "must be {min: int, max: int}")
-        if not (_is_int(value["min"]) and _is_int(value["max"])) or value["min"] > value["max"]:
-            raise _error(where, "validator.int_range", "min and max must be integers with min <= max")
-        return Validator("int_range", dict(value))
-    if kind == "regex":
-        if not isinstance(value, str) or not value:
-            raise _error(where, "validator.regex", "must be a non-empty string")
-        try:
-            pattern = re.compile(value, re.IGNORECASE)
-        except re.error as error:
-            raise _error(where, "validator.regex", f"invalid regular expression ({error})") from None
-        return Validator("regex", value, pattern=pattern)
-    if kind == "one_of_file":
-        if not isinstance(value, str) or not value:
-            raise _error(where, "validator.one_of_file", "must be a file path")
-        path = base / value
-        if not path.is_file():
-            raise _error(where, "validator.one_of_file", f"no such file {path}")
-        lines = path.read_text(encoding="utf-8").splitlines()
-        allowed = frozenset(normalize_answer(line) for line in lines if line.strip())
-        if not allowed:
-            raise _error(where, "validator.one_of_file", f"{path} lists no answers")
-        return Validator("one_of_file", value, allowed=allowed)
-    raise _error(where, "validator", f"unknown validator '{kind}' (use int_range, regex or one_of_file)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,6 +171,16 @@ class Item:
             dtype=bool,
         )
 
+    def published_mask(self, samples: Sequence[str]) -> np.ndarray:
+        """Validity as the published reference judges it: the stripped text exactly in the list as
+        given, or the validator's :meth:`~spectrum_tune.evaluation.validators.Validator.published` check."""
+        listed = set(self.references)
+        texts = [published_text(s) for s in samples]
+        return np.array(
+            [t in listed or (self.validator is not None and self.validator.published(t)) for t in texts],
+            dtype=bool,
+        )
+
 
 @dataclass
 class Task:
@@ -241,6 +196,13 @@ class Task:
     samples: int = DEFAULT_SAMPLES
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     stop: list[str] = field(default_factory=lambda: list(DEFAULT_STOP))
+    published: bool = False
+    extract: str | None = None
+    extract_pattern: re.Pattern | None = None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _string_list(value: Any, where: str, name: str) -> list[str]:
@@ -371,6 +333,7 @@ def load_task(path: str | Path, suite: str | None = None) -> Task:
     stop = data.get("stop", list(DEFAULT_STOP))
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
         raise _error(where, "stop", "must be a list of non-empty strings")
+    published, extract, pattern = readout_options(data, items, where)
     return Task(
         name=name,
         suite=suite or path.parent.name,
@@ -382,6 +345,9 @@ def load_task(path: str | Path, suite: str | None = None) -> Task:
         samples=_positive_int(data, "samples", DEFAULT_SAMPLES, where),
         max_new_tokens=_positive_int(data, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS, where),
         stop=list(stop),
+        published=published,
+        extract=extract,
+        extract_pattern=pattern,
     )
 
 
@@ -403,6 +369,16 @@ def _task_files(folder: Path, label: str) -> list[Path]:
     return files
 
 
+def _has_task_files(folder: Path) -> bool:
+    return any(folder.glob("*.yaml")) or any(folder.glob("*.yml"))
+
+
+def _is_suite_name(spec: str) -> bool:
+    """A bare name of a suite in ``eval/`` (a folder of the same name without task files, such as
+    the repository's ``benchmarks/`` scripts, does not hide the ``eval/benchmarks`` suite)."""
+    return "/" not in spec and (eval_dir() / spec).is_dir()
+
+
 def resolve_tasks(specs: Sequence[str], split: str = "all") -> list[Task]:
     """Load the tasks named by suite names, folders or YAML files, keeping ``split`` (or all).
 
@@ -413,12 +389,16 @@ def resolve_tasks(specs: Sequence[str], split: str = "all") -> list[Task]:
         raise SpectrumError(f"--split must be heldout, tuned or all, got '{split}'")
     if not specs:
         raise SpectrumError("no tasks given (--tasks SUITE_OR_FILE ...)")
+    from .benchmarks import is_benchmark, load_benchmark
+
     tasks: list[Task] = []
     for spec in specs:
         candidate = Path(spec)
-        if candidate.is_file():
+        if is_benchmark(spec) and not candidate.exists():
+            tasks.extend(load_benchmark(spec))
+        elif candidate.is_file():
             tasks.append(load_task(candidate))
-        elif candidate.is_dir():
+        elif candidate.is_dir() and not (_is_suite_name(spec) and not _has_task_files(candidate)):
             tasks.extend(load_task(f, candidate.name) for f in _task_files(candidate, spec))
         elif candidate.suffix in {".yaml", ".yml"}:
             raise SpectrumError(f"task file '{spec}' does not exist")

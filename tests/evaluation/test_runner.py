@@ -143,6 +143,7 @@ def test_eval_runs_every_task_kind(toy_dir, tmp_path):
     assert {"validity", "coverage", "js", "js_ci_low"} <= set(tasks["colors"]["metrics"]["sample"])
     assert {"valid_mass", "js", "kl", "tv", "entropy"} <= set(tasks["colors"]["metrics"]["score"])
     assert set(tasks["closed"]["metrics"]["score"]) == {"valid_mass", "answer_prob", "answer_logprob"}
+    assert tasks["colors"]["metrics_n"]["sample"]["coverage"] == 2  # how many items each mean averaged
     assert "score" not in tasks["free"]["metrics"] and "vendi" in tasks["free"]["metrics"]["sample"]
     assert set(tasks["steer"]["metrics"]) == {"steer"}
     item = tasks["colors"]["items"][0]

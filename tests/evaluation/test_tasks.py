@@ -132,14 +132,18 @@ def test_validators(tmp_path):
     where = str(tmp_path / "t.yaml")
     numbers = parse_validator({"int_range": {"min": 1, "max": 20}}, where, tmp_path)
     assert numbers.size == 20
-    assert [numbers(s) for s in ("7", " 20.", "0", "21", "seven", "7 8")] == [
+    # strict (canonical integers only): the trailing "." of " 20." is not forgiven any more
+    assert [numbers(s) for s in ("7", " 20 ", " 20.", "0", "21", "seven", "7 8")] == [
         True,
         True,
+        False,
         False,
         False,
         False,
         False,
     ]
+    lenient = parse_validator({"int_range": {"min": 1, "max": 20, "lenient": True}}, where, tmp_path)
+    assert lenient(" 20.") and lenient("07") and not lenient("21")
     regex = parse_validator({"regex": "[a-z]+ing"}, where, tmp_path)
     assert regex("Running.") and not regex("ran")
     (tmp_path / "names.txt").write_text("Alice\n\nBob\n")

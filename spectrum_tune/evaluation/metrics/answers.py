@@ -176,21 +176,30 @@ def collision(
     is_valid: Callable[[Any], bool] | ArrayLike | None = None,
     normalize: bool = True,
 ) -> tuple[float, float]:
-    """Share of unordered pairs of valid samples that are identical, with its SE.
+    """Share of unordered pairs of valid samples that are identical, with its standard error.
 
-    Published ``pairwise_collision`` and ``pairwise_collision_sem``:
-    ``p = sum_c C(c, 2) / C(n, 2)`` over the counts ``c`` of each distinct valid answer,
-    ``se = sqrt(p (1 - p) / C(n, 2))``. Returns ``(nan, nan)`` with fewer than two valid
-    samples (the published code reports 0.0 there).
+    ``p = sum_c C(c, 2) / C(n, 2)`` over the counts ``c`` of each distinct valid answer (the
+    published ``pairwise_collision``). ``p`` is a U-statistic, and its pairs share samples, so
+    the published ``sqrt(p (1 - p) / C(n, 2))`` is far too small for skewed distributions (~9x at
+    p = [0.9, 0.1], n = 100). The SE here is Hoeffding's:
+    ``Var = (4 (n - 2) zeta1 + 2 zeta2) / (n (n - 1))`` with ``zeta1 = S3 - S2^2`` and
+    ``zeta2 = S2 (1 - S2)``, where ``S2 = sum p_x^2`` and ``S3 = sum p_x^3`` are estimated
+    without bias from the counts (``sum c(c-1) / n(n-1)``, ``sum c(c-1)(c-2) / n(n-1)(n-2)``).
+    ``p +- 1.96 se`` covers the true collision probability ~92% of the time at p = [0.9, 0.1],
+    n = 100 (measured in tests). Returns ``(nan, nan)`` with fewer than two valid samples (the
+    published code reports 0.0 there).
     """
     valid = valid_samples(samples, valid_set, is_valid=is_valid, normalize=normalize)
     n = len(valid)
     pairs = n * (n - 1) // 2
     if pairs == 0:
         return math.nan, math.nan
-    same = sum(c * (c - 1) // 2 for c in Counter(valid).values())
-    p = same / pairs
-    return p, math.sqrt(p * (1.0 - p) / pairs)
+    counts = np.array(list(Counter(valid).values()), dtype=float)
+    p = float(np.sum(counts * (counts - 1)) / (n * (n - 1)))
+    s3 = float(np.sum(counts * (counts - 1) * (counts - 2)) / (n * (n - 1) * (n - 2))) if n > 2 else 0.0
+    zeta1 = max(s3 - p * p, 0.0)
+    zeta2 = p * (1.0 - p)
+    return p, math.sqrt((4 * (n - 2) * zeta1 + 2 * zeta2) / (n * (n - 1)))
 
 
 def distinct_k(

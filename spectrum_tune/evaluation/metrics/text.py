@@ -161,8 +161,22 @@ def vendi_score(
     return float(np.exp(-np.sum(eig * np.log(eig))))
 
 
+def intdiv(embeddings: ArrayLike) -> float:
+    """Vendi-Score's ``intdiv_K``: ``1 - mean(K)`` over all ``n^2`` entries of the cosine matrix.
+
+    The diagonal (each item with itself, 1) is included, so ``n`` identical items give 0 and
+    ``intdiv = embedding_diversity * (n - 1) / n``. ``nan`` for no items.
+    """
+    k = _cosine_similarity(embeddings)
+    return float(1.0 - k.mean()) if k.size else math.nan
+
+
 def embedding_diversity(embeddings: ArrayLike) -> float:
-    """Mean pairwise cosine distance ``1 - cos`` over unordered pairs. ``nan`` below 2 items."""
+    """Mean pairwise cosine distance ``1 - cos`` over the ``n (n - 1) / 2`` distinct pairs.
+
+    The diagonal is left out, so this is Vendi's :func:`intdiv` times ``n / (n - 1)``.
+    ``nan`` below 2 items.
+    """
     k = _cosine_similarity(embeddings)
     n = k.shape[0]
     if n < 2:
