@@ -41,7 +41,9 @@ def _load(model_args: Any, config: Any) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def _run(kind: str, run_args: Any, config: Any, model_args: Any, build: Any) -> dict[str, Any]:
+def _run(
+    kind: str, run_args: Any, config: Any, model_args: Any, build: Any, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     from trl import get_peft_config
 
     if not run_args.dataset_name:
@@ -76,8 +78,12 @@ def _run(kind: str, run_args: Any, config: Any, model_args: Any, build: Any) -> 
         "seconds_per_step": round(elapsed / max(trainer.state.global_step, 1), 4),
         "peft": bool(model_args.use_peft),
         "machine": platform.platform(),
+        **(extra or {}),
         "log_history": trainer.state.log_history,
     }
+    rewards_logged = [entry["reward"] for entry in trainer.state.log_history if "reward" in entry]
+    if rewards_logged:  # GRPO logs the mean reward of each logged step
+        summary["first_logged_reward"], summary["last_logged_reward"] = rewards_logged[0], rewards_logged[-1]
     if main_process:
         write_json_atomic(output_dir / SUMMARY_FILE, summary)
     summary["main_process"] = main_process
@@ -105,12 +111,8 @@ def run_grpo(
             peft_config=peft_config,
         )
 
-    summary = _run("grpo", run_args, config, model_args, build)
-    summary["reward_funcs"] = [getattr(f, "__name__", str(f)) for f in rewards]
-    rewards_logged = [entry["reward"] for entry in summary["log_history"] if "reward" in entry]
-    summary["first_logged_reward"] = rewards_logged[0] if rewards_logged else None
-    summary["last_logged_reward"] = rewards_logged[-1] if rewards_logged else None
-    return summary
+    names = [getattr(func, "__name__", str(func)) for func in rewards]
+    return _run("grpo", run_args, config, model_args, build, extra={"reward_funcs": names})
 
 
 def run_dpo(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:

@@ -135,3 +135,44 @@ def test_popularity_reward_hand_computed():
 def test_bad_validator_cell_is_one_line_error():
     with pytest.raises(SpectrumError, match="validator"):
         validity_reward(prompts=["p"], completions=["1"], validator=[json.dumps({"int_range": {"min": 3}})])
+
+
+@pytest.mark.parametrize(
+    ("labels", "threshold", "expected"),
+    [(1, 0.5, [0, 0, 0]), (1, 0.6, [0, 1, 2]), (2, 0.5, [0, 0, 0]), (2, 0.6, [0, 1, 2])],
+)
+def test_classifier_equivalence_partitions_by_pair_probability(
+    tiny_model_dir, tmp_path, labels, threshold, expected
+):
+    """A pair classifier whose score head is zero says p = 0.5 for every pair (sigmoid(0), or softmax
+    of two zeros): at threshold 0.5 every text joins the first class, at 0.6 each starts its own."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    from spectrum_tune.rl.equivalence import classifier_equivalence
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        num_labels=labels,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    if labels == 2:
+        config.label2id, config.id2label = (
+            {"different": 0, "equivalent": 1},
+            {0: "different", 1: "equivalent"},
+        )
+    model = LlamaForSequenceClassification(config)
+    with torch.no_grad():
+        model.score.weight.zero_()
+    model.save_pretrained(tmp_path / "classifier")
+    tokenizer.save_pretrained(tmp_path / "classifier")
+    classes = classifier_equivalence(str(tmp_path / "classifier"), threshold=threshold)
+    assert classes(["red", "blue", "green"]) == expected
+    reward = diversity_reward(quality=None, equivalence=str(tmp_path / "classifier"))
+    assert len(reward(prompts=["p"] * 2, completions=["a", "b"])) == 2
