@@ -253,8 +253,8 @@ def run_rl_demo(options: RlDemoOptions) -> dict[str, Any]:
 
 def check_rl_effects(means: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     """The issue's expected effects on seed means: plain arms lose spread vs the start (coverage
-    falls, score JS rises); each spectrum arm keeps it (JS <= 0.5x its plain arm's, validity within
-    2 points of it)."""
+    falls, score JS rises); each spectrum arm keeps it (JS <= 0.5x its plain arm's) with validity
+    within 2 points of it (|difference|, either direction, as the issue states it)."""
     effects = []
     start = means["start"]
     for plain in ("grpo-quality", "dpo-ordinary"):
@@ -269,15 +269,22 @@ def check_rl_effects(means: dict[str, dict[str, float]]) -> list[dict[str, Any]]
             }
         )
     for spectrum, plain in PLAIN_OF.items():
+        # two effects per arm, so a met JS target is not hidden by a missed validity band (or back)
         ours, theirs = means[spectrum], means[plain]
-        kept = ours["js"] <= 0.5 * theirs["js"]
-        valid = abs(ours["validity"] - theirs["validity"]) <= 0.02
         effects.append(
             {
-                "effect": f"{spectrum}: JS <= 0.5x {plain}, validity within 2 points",
-                "status": "PASS" if kept and valid else "MISS",
-                "detail": f"JS {ours['js']:.4f} vs 0.5x {0.5 * theirs['js']:.4f}; validity "
-                f"{ours['validity']:.3f} vs {theirs['validity']:.3f}",
+                "effect": f"{spectrum}: JS <= 0.5x {plain}",
+                "status": "PASS" if ours["js"] <= 0.5 * theirs["js"] else "MISS",
+                "detail": f"JS {ours['js']:.4f} vs 0.5x {0.5 * theirs['js']:.4f}",
+            }
+        )
+        gap = ours["validity"] - theirs["validity"]
+        effects.append(
+            {
+                "effect": f"{spectrum}: validity within 2 points of {plain}",
+                "status": "PASS" if abs(gap) <= 0.02 else "MISS",
+                "detail": f"validity {ours['validity']:.3f} vs {theirs['validity']:.3f} "
+                f"({100 * gap:+.1f} points)",
             }
         )
     return effects
