@@ -36,10 +36,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
-    import torch
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     from benchmarks.common import bench_model
+    from spectrum_tune.rl.config import GRPOConfig
     from spectrum_tune.rl.data import load_prompt_rows
     from spectrum_tune.rl.rewards import diversity_reward, validity_reward
 
@@ -56,7 +56,6 @@ def main() -> None:
             report_to="none",
             disable_tqdm=True,
             seed=0,
-            bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),  # TRL defaults it on
         )
         trainer = GRPOTrainer(
             model=model,

@@ -61,13 +61,17 @@ class GrpoArguments(RunArguments):
 
 
 def grpo_parser():
-    from trl import GRPOConfig, ModelConfig, TrlParser
+    from trl import ModelConfig, TrlParser
+
+    from .config import GRPOConfig
 
     return TrlParser((GrpoArguments, GRPOConfig, ModelConfig), prog="spectrum-tune grpo")
 
 
 def dpo_parser():
-    from trl import DPOConfig, ModelConfig, TrlParser
+    from trl import ModelConfig, TrlParser
+
+    from .config import DPOConfig
 
     return TrlParser((RunArguments, DPOConfig, ModelConfig), prog="spectrum-tune dpo")
 

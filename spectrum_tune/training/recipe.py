@@ -23,7 +23,6 @@ SECRET_KEYS = {"hub_token", "push_to_hub_token"}
 ALWAYS_KEYS = {
     "model_name_or_path", "dataset_name", "output_dir", "seed", "learning_rate", "max_steps",
     "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "use_peft",
-    "bf16",
 }
 
 
@@ -116,12 +115,8 @@ def resolved_recipe(*parts: Any) -> dict[str, Any]:
 
 
 def _required_defaults(part: Any) -> dict[str, Any]:
-    # TrainingArguments needs output_dir to be constructed; a default instance borrows it. TRL's
-    # GRPO/DPO configs turn bf16 on by default, which cannot be constructed on a machine without
-    # bf16, so the default instance borrows bf16 too (ALWAYS_KEYS writes it).
-    if not hasattr(part, "output_dir"):
-        return {}
-    return {"output_dir": part.output_dir, **({"bf16": part.bf16} if hasattr(part, "bf16") else {})}
+    # TrainingArguments needs output_dir to be constructed; a default instance borrows it.
+    return {"output_dir": part.output_dir} if hasattr(part, "output_dir") else {}
 
 
 def _plain(value: Any) -> Any:
