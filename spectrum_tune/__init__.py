@@ -23,6 +23,10 @@ _LAZY = {  # public name -> the module (under this package) that defines it
     "load_multiref": "training.data",
     "DataError": "training.data",
     "tokenize_group": "training.tokenize",
+    "diversity_reward": "rl.rewards",
+    "distribution_reward": "rl.rewards",
+    "validity_reward": "rl.rewards",
+    "divpo_pairs": "rl.divpo",
 }
 
 __all__ = ["__version__", *_LAZY]

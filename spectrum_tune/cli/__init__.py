@@ -24,6 +24,9 @@ commands:
   compare     side-by-side table and charts of eval runs: DIR_A DIR_B ... [--labels a b ...] --out DIR
   data-report diversity of a training set: DATA [--model M] [--select N] [--text-field F] --out DIR
   push        share a run on the Hub: RUN_DIR --repo-id OWNER/NAME [--eval DIR] [--private] [--dry-run]
+  grpo        GRPO with spread-keeping rewards: --config recipes/tiny-grpo-diversity.yaml [--key value ...]
+  dpo         DPO on preference pairs: --config recipes/tiny-dpo.yaml [--key value ...]
+  divpo-pairs DivPO pairs from sampled pools: DATA --out PAIRS.jsonl [--model M --samples 16] [--threshold T]
 """
 
 
@@ -37,6 +40,9 @@ COMMANDS: dict[str, str] = {
     "push": "push",
     "data-report": "data_report",
     "models": "models",
+    "grpo": "grpo",
+    "dpo": "dpo",
+    "divpo-pairs": "divpo_pairs",
 }
 """Command name -> module of this package (``spectrum_tune.cli.<module>.main``)."""
 

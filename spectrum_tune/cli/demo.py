@@ -21,7 +21,11 @@ def main(argv: list[str]) -> int:
                         help="tiny (default) or SmolLM2-135M-Instruct (offline GGUF; sft and spectrum arms)")
     parser.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
     parser.add_argument("--recipes", default=None, help="folder with tiny-{sft,iid,spectrum}.yaml")
+    parser.add_argument("--stage", default="sft", choices=["sft", "rl"],
+                        help="sft (default): the arms above; rl: GRPO and DPO arms from one spectrum start")
     args = parser.parse_args(argv)
+    if args.stage == "rl":
+        return _rl_stage(args)
     from ..demo.run import DemoOptions, run_demo
 
     options = DemoOptions(out=args.out, seeds=args.seeds, quick=args.quick, steps=args.steps,
@@ -29,6 +33,22 @@ def main(argv: list[str]) -> int:
     if args.recipes:
         options.recipes_dir = Path(args.recipes)
     report = run_demo(options)
+    passed = sum(effect["status"] == "PASS" for effect in report["effects"])
+    print(f"wrote {options.out / 'report.md'} ({report['timings_seconds']['total']} s); "
+          f"expected effects met: {passed}/{len(report['effects'])}")
+    for effect in report["effects"]:
+        print(f"  {effect['status']:4s} {effect['effect']}: {effect['detail']}")
+    return 0
+
+
+def _rl_stage(args: argparse.Namespace) -> int:
+    from ..demo.rl import RlDemoOptions, run_rl_demo
+
+    options = RlDemoOptions(out=args.out, seeds=args.seeds or (1 if args.quick else 3), steps=args.steps,
+                            samples=args.samples or (30 if args.quick else 50), workers=args.workers)
+    if args.recipes:
+        options.recipes_dir = Path(args.recipes)
+    report = run_rl_demo(options)
     passed = sum(effect["status"] == "PASS" for effect in report["effects"])
     print(f"wrote {options.out / 'report.md'} ({report['timings_seconds']['total']} s); "
           f"expected effects met: {passed}/{len(report['effects'])}")

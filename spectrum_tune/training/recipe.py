@@ -15,7 +15,7 @@ import yaml
 
 from ..errors import SpectrumError
 
-__all__ = ["RunArguments", "parse_train_args", "resolved_recipe"]
+__all__ = ["RunArguments", "parse_recipe_args", "parse_train_args", "resolved_recipe"]
 
 # Keys whose values must never land in a file or a log line.
 SECRET_KEYS = {"hub_token", "push_to_hub_token"}
@@ -71,9 +71,9 @@ def _check_recipe_file(path: str) -> dict[str, Any]:
     return content
 
 
-def parse_train_args(argv: list[str]) -> tuple[Any, Any, Any]:
-    """Parse ``--config recipe.yaml`` plus overrides into (RunArguments, SpectrumConfig, ModelConfig)."""
-    parser = _parser()
+def parse_recipe_args(argv: list[str], parser: Any, command: str) -> tuple[Any, ...]:
+    """Parse ``--config recipe.yaml`` plus overrides with ``parser`` (a ``TrlParser``); a recipe
+    key the parser does not know is an error naming it (``command`` names the help to read)."""
     known = {action.dest for action in parser._actions}
     if "--config" in argv:
         index = argv.index("--config")
@@ -84,12 +84,17 @@ def parse_train_args(argv: list[str]) -> tuple[Any, Any, Any]:
         if unknown:
             raise SpectrumError(
                 f"recipe '{recipe_path}': unknown key(s) {', '.join(unknown)} "
-                "(see `spectrum-tune train --help` for the keys)"
+                f"(see `spectrum-tune {command} --help` for the keys)"
             )
     try:
-        run_args, config, model_args = parser.parse_args_and_config(argv)
+        return tuple(parser.parse_args_and_config(argv))
     except ValueError as error:
         raise SpectrumError(f"invalid recipe or argument: {error}") from None
+
+
+def parse_train_args(argv: list[str]) -> tuple[Any, Any, Any]:
+    """Parse ``--config recipe.yaml`` plus overrides into (RunArguments, SpectrumConfig, ModelConfig)."""
+    run_args, config, model_args = parse_recipe_args(argv, _parser(), "train")
     return run_args, config, model_args
 
 

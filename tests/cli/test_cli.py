@@ -132,10 +132,13 @@ def test_validate_command(tmp_path, data_file, capsys):
 def test_every_shipped_recipe_parses():
     from pathlib import Path
 
+    from spectrum_tune.rl.recipe import parse_dpo_args, parse_grpo_args
     from spectrum_tune.training.recipe import parse_train_args
 
     recipes = sorted(Path(__file__).parents[2].glob("recipes/*.yaml"))
     assert len(recipes) >= 6
+    parsers = {"grpo": parse_grpo_args, "dpo": parse_dpo_args}  # the RL recipes have their own keys
     for recipe in recipes:
-        run_args, config, model_args = parse_train_args(["--config", str(recipe)])
+        kind = next((name for name in parsers if name in recipe.stem.split("-")), None)
+        run_args, config, model_args = parsers.get(kind, parse_train_args)(["--config", str(recipe)])
         assert model_args.model_name_or_path and run_args.dataset_name and config.output_dir, recipe
