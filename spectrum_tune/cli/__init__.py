@@ -19,7 +19,7 @@ commands:
   validate    check a data file (and, with --model, token lengths) without training
   tiny-model  build (or find in the cache) the tiny offline model and print its path
   models      real models usable offline: fetch|path smollm2 (SmolLM2-135M-Instruct GGUF)
-  demo        the end-to-end demo: --out runs/demo [--seeds 3] [--quick] [--model tiny|smollm2]
+  demo        the end-to-end demo: --out runs/demo [--seeds 3] [--quick] [--model tiny|smollm2] [--stage rl]
   eval        score accuracy and spread: --model M --tasks spread ... [--mode sample|score|both] --out DIR
   compare     side-by-side table and charts of eval runs: DIR_A DIR_B ... [--labels a b ...] --out DIR
   data-report diversity of a training set: DATA [--model M] [--select N] [--text-field F] --out DIR

@@ -88,6 +88,19 @@ def test_named_equivalence_missing_is_one_line_error(monkeypatch):
         diversity_reward(equivalence="novelty")
 
 
+def test_novelty_equivalence_is_noveltybench_rule():
+    """equivalence="novelty" is the eval's NoveltyBench short-answer rule: "New York", "New Jersey",
+    "New Mexico" and "York" are one class; "Ohio." differs from "ohio" / "Ohio" / "OHIO"."""
+    reward = diversity_reward(equivalence="novelty")
+    assert reward(prompts=["p"] * 4, completions=["New York", "New Jersey", "New Mexico", "York"]) == (
+        pytest.approx([0.0, 0.0, 0.0, 0.0])
+    )
+    # classes of sizes 1 and 3 in a group of 4: d = (4 - 1) / 3 and (4 - 3) / 3
+    assert reward(prompts=["p"] * 4, completions=["Ohio.", "ohio", "Ohio", "OHIO"]) == (
+        pytest.approx([1.0, 1 / 3, 1 / 3, 1 / 3])
+    )
+
+
 def _js_hand(p, q):
     m = [(a + b) / 2 for a, b in zip(p, q, strict=True)]
     kl = lambda x: sum(a * math.log(a / c) for a, c in zip(x, m, strict=True) if a > 0)  # noqa: E731
