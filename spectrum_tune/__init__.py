@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import quiet
+
 __version__ = "0.1.0"
 
 _LAZY = {  # public name -> the module (under this package) that defines it
@@ -26,6 +28,8 @@ _LAZY = {  # public name -> the module (under this package) that defines it
 }
 
 __all__ = ["__version__", *_LAZY]
+
+quiet.install()  # drop the library warnings the toolkit itself triggers (see spectrum_tune.quiet)
 
 
 def __getattr__(name: str) -> Any:

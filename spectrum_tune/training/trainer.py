@@ -18,6 +18,7 @@ from accelerate.utils import is_peft_model
 from torch.utils.checkpoint import checkpoint
 from trl import SFTTrainer
 
+from ..models import load_for_trainer
 from .collator import SpectrumCollator
 from .config import SpectrumConfig
 from .data import FORMAT_COLUMN, SOURCE_COLUMN, load_multiref
@@ -138,7 +139,16 @@ class SpectrumTrainer(SFTTrainer):
         elif not isinstance(args, SpectrumConfig):
             raise TypeError(f"SpectrumTrainer needs a SpectrumConfig, got {type(args).__name__}")
         custom_collator = kwargs.get("data_collator") is not None
+        # A model name resolves as the CLI's model_name_or_path does (aliases, GGUF directories);
+        # TRL then gets the loaded object, so it must not see the model_init_kwargs applied here.
+        init_kwargs, named = args.model_init_kwargs, isinstance(model, str)
+        quantization = kwargs.pop("quantization_config", None) if named else None
+        model, kwargs["processing_class"] = load_for_trainer(
+            model, init_kwargs, kwargs.get("processing_class"), args, quantization
+        )
+        args.model_init_kwargs = None if named else init_kwargs
         super().__init__(model, args=args, **kwargs)
+        args.model_init_kwargs = init_kwargs
         if not custom_collator:
             self.data_collator = SpectrumCollator(
                 self._tokenizer.pad_token_id,

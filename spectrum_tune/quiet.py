@@ -1,0 +1,51 @@
+"""Keep a normal run quiet: drop the library warnings the toolkit itself triggers, and only those.
+
+Each entry names a message the toolkit provokes on every run without anything being wrong for
+the user, and why it is safe to drop. Anything else (a user's own deprecated setting, a real
+problem) still reaches the terminal. Installed on ``import spectrum_tune`` (stdlib only).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+__all__ = ["install"]
+
+# (logger name, message fragment): log records dropped from that library logger.
+LOG_NOISE = (
+    # bitsandbytes tries a Hub kernel for 4-bit CPU matmuls on import and logs its failure offline;
+    # it then uses its own CPU kernel, which is what runs here anyway.
+    ("bitsandbytes.backends.cpu.ops", "kernels-community"),
+)
+# (message regex, category): warnings ignored.
+WARNING_NOISE = (
+    # PEFT checks the base model's config.json on save to tell whether embeddings grew; a GGUF
+    # directory has none (and the Hub is unreachable offline). LoRA here never resizes embeddings.
+    (r"Could not find a config file in .* will assume that the vocabulary was not modified", UserWarning),
+    # PEFT reads model.is_gradient_checkpointing when it wraps a model, which transformers 5 renamed;
+    # the deprecation is PEFT's to fix, nothing a user of this toolkit set.
+    (r"`is_gradient_checkpointing` is deprecated", FutureWarning),
+)
+_installed = False
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, fragment: str):
+        super().__init__()
+        self.fragment = fragment
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.fragment not in record.getMessage()
+
+
+def install() -> None:
+    """Install the filters once (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    for name, fragment in LOG_NOISE:
+        logging.getLogger(name).addFilter(_DropMessages(fragment))
+    for message, category in WARNING_NOISE:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    _installed = True
