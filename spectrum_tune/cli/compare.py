@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+
+from .parser import CommandParser
 
 
 def main(argv: list[str]) -> int:
     """Compare two or more eval runs side by side (deltas vs the first)."""
     from ..analysis.compare import compare_runs
 
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="spectrum-tune compare", description="Side-by-side table and charts of eval runs."
     )
     parser.add_argument("runs", nargs="+", help="eval output directories (the first is the baseline)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .parser import CommandParser
+
 __all__ = ["EVAL_USAGE", "main"]
 
 EVAL_USAGE = (
@@ -15,7 +17,7 @@ EVAL_USAGE = (
 
 
 def _eval_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="spectrum-tune eval",
         usage=EVAL_USAGE,
         description="Score accuracy and output spread on task suites (eval/spread, eval/distribution, "

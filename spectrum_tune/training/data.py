@@ -302,7 +302,10 @@ def load_multiref(
             raise DataError(str(source), "expected .jsonl, .json or .parquet files or a Hub dataset")
     if not rows:
         raise DataError(str(source), "no rows")
-    kinds = {isinstance(row["prompt"], str) for row in rows}
-    if len(kinds) > 1:
-        raise DataError(str(source), "mixes string prompts and chat-message prompts; use one kind")
+    first_is_text = isinstance(rows[0]["prompt"], str)
+    odd = next((row for row in rows if isinstance(row["prompt"], str) != first_is_text), None)
+    if odd is not None:  # name the first row of the other kind, and the row it disagrees with
+        kinds = ["a string prompt", "a chat-message prompt"][:: 1 if first_is_text else -1]
+        raise DataError(odd[SOURCE_COLUMN], f"has {kinds[1]} but {rows[0][SOURCE_COLUMN]} has {kinds[0]}; "
+                        "use one kind of prompt in a dataset")
     return Dataset.from_list(rows)
