@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[0] not in COMMANDS:
         known = ", ".join(COMMANDS)
-        print(f"error: unknown command '{argv[0]}' (commands: {known}; see `spectrum-tune --help`)", file=sys.stderr)
+        message = f"error: unknown command '{argv[0]}' (commands: {known}; see `spectrum-tune --help`)"
+        print(message, file=sys.stderr)
         return 2
     try:
         return _command(argv[0])(argv[1:])
