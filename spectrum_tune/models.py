@@ -120,8 +120,9 @@ def resolve_model(name_or_path: str, gguf_file: str | None = None) -> tuple[str,
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not path.is_dir():
-            hint = f"; give its directory and gguf_file={path.name}" if path.suffix == ".gguf" else ""
-            raise SpectrumError(f"model path '{name_or_path}' is a file; give the model's directory{hint}")
+            gguf = path.suffix == ".gguf"
+            hint = f"its directory and gguf_file={path.name}" if gguf else "the model's directory"
+            raise SpectrumError(f"model path '{name_or_path}' is a file; give {hint}")
         ggufs = sorted(p.name for p in path.glob("*.gguf"))
         if gguf_file is None and ggufs and not (path / "config.json").is_file():
             if len(ggufs) > 1:
@@ -154,11 +155,11 @@ def hub_id_of(name_or_path: str | None) -> str | None:
     return name_or_path
 
 
-def _load_error(name: str, error: Exception) -> SpectrumError:
+def _load_error(name: str, error: Exception, resolved: str) -> SpectrumError:
     reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return SpectrumError(
         f"cannot load model '{name}': {reason} (not a local directory, and the Hub could not serve it)"
-        if not Path(name).exists()
+        if not Path(resolved).exists()
         else f"cannot load model '{name}': {reason}"
     )
 
@@ -171,7 +172,7 @@ def load_tokenizer(name_or_path: str, gguf_file: str | None = None, **kwargs: An
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, gguf_file=gguf_file, **kwargs)
     except (OSError, ValueError) as error:
-        raise _load_error(name_or_path, error) from error
+        raise _load_error(name_or_path, error, path) from error
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -191,7 +192,7 @@ def load_model(
     try:
         model = AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file, **kwargs)
     except (OSError, ValueError) as error:
-        raise _load_error(name_or_path, error) from error
+        raise _load_error(name_or_path, error, path) from error
     clear_gguf_marker(model)
     if adapter is not None:
         from peft import PeftModel
