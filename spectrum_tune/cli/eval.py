@@ -11,7 +11,8 @@ __all__ = ["EVAL_USAGE", "main"]
 
 EVAL_USAGE = (
     "spectrum-tune eval --model PATH_OR_NAME [--adapter PATH] [--gguf_file F] --tasks SUITE_OR_FILE... "
-    "[--mode sample|score|both] [--samples N] [--seed S] [--batch_size B] [--split heldout|tuned|all] "
+    "[--mode sample|score|both] [--samples N] [--seed S] [--temperature T] [--top_p P] [--batch_size B] "
+    "[--split heldout|tuned|all] "
     "[--published_eot] [--no_prefix_sharing] --out DIR"
 )
 
@@ -33,6 +34,10 @@ def _eval_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=("sample", "score", "both"), default="both")
     parser.add_argument("--samples", type=int, help="samples per item (overrides every task's 'samples')")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, help="sample mode: sampling temperature for every task "
+                        "(default: a task's own `temperature`, else 1.0: the model's distribution as it is)")
+    parser.add_argument("--top_p", type=float, help="sample mode: nucleus sampling top-p for every task "
+                        "(default: a task's own `top_p`, else 1.0: no truncation)")
     parser.add_argument("--batch_size", type=int, default=64, help="sequences per forward / generate call")
     parser.add_argument("--split", choices=("heldout", "tuned", "all"), default="all")
     parser.add_argument(
@@ -70,6 +75,8 @@ def main(argv: list[str]) -> int:
             published_eot=args.published_eot,
             progress=not args.no_progress,
             prefix_sharing=not args.no_prefix_sharing,
+            temperature=args.temperature,
+            top_p=args.top_p,
             out=args.out,
         )
     )

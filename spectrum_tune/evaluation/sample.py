@@ -90,6 +90,8 @@ def generate_samples(
     batch_size: int = 64,
     seed: int = 0,
     on_batch: Callable[[int], None] | None = None,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
 ) -> list[str]:
     """``n`` sampled completions of ``prompt`` (chat prompts get the generation prompt).
 
@@ -115,7 +117,7 @@ def generate_samples(
             # stop strings end a sequence early; the text is cut below either way
             stop_strings=list(stop) or None,
             tokenizer=tokenizer,
-            **NEUTRAL_SAMPLING,
+            **{**NEUTRAL_SAMPLING, "temperature": temperature, "top_p": top_p},
         )
         for row in output[:, len(prompt_ids) :].tolist():
             text = tokenizer.decode(_cut(row, stop_ids), skip_special_tokens=False)
@@ -181,6 +183,8 @@ def sample_task(
     seed: int = 0,
     batch_size: int = 64,
     progress: bool = True,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
 ) -> list[dict[str, Any]]:
     """Per-item sample records: metrics, answer counts and the first raw generations."""
     from tqdm.auto import tqdm
@@ -200,6 +204,8 @@ def sample_task(
                 batch_size=batch_size,
                 seed=item_rng_seed,
                 on_batch=bar.update,
+                temperature=temperature,
+                top_p=top_p,
             )
             records.append(
                 {

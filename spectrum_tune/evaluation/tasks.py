@@ -94,6 +94,8 @@ TASK_FIELDS = {
     "samples",
     "max_new_tokens",
     "stop",
+    "temperature",
+    "top_p",
 }
 ITEM_FIELDS = {"prompt", "references", "weights", "validator"}
 STEER_FIELDS = {"description", "examples", "heldout", "k"}
@@ -241,6 +243,19 @@ class Task:
     samples: int = DEFAULT_SAMPLES
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     stop: list[str] = field(default_factory=lambda: list(DEFAULT_STOP))
+    temperature: float | None = None  # sample mode; None: the run's --temperature (default 1.0)
+    top_p: float | None = None  # sample mode; None: the run's --top_p (default 1.0)
+
+
+def _sampling_value(data: dict[str, Any], name: str, where: str) -> float | None:
+    """``temperature`` (> 0) or ``top_p`` (in (0, 1]) of a task file, if given."""
+    value = data.get(name)
+    if value is None:
+        return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    if not ok or (name == "top_p" and value > 1):
+        raise _error(where, name, f"must be {'in (0, 1]' if name == 'top_p' else '> 0'}, got {value!r}")
+    return float(value)
 
 
 def _string_list(value: Any, where: str, name: str) -> list[str]:
@@ -382,6 +397,8 @@ def load_task(path: str | Path, suite: str | None = None) -> Task:
         samples=_positive_int(data, "samples", DEFAULT_SAMPLES, where),
         max_new_tokens=_positive_int(data, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS, where),
         stop=list(stop),
+        temperature=_sampling_value(data, "temperature", where),
+        top_p=_sampling_value(data, "top_p", where),
     )
 
 
