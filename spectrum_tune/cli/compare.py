@@ -19,7 +19,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
     payload = compare_runs(args.runs, args.out, args.labels)
-    print(f"wrote {args.out / 'compare.md'} ({len(payload['metrics'])} metrics, {len(args.runs)} runs)")
+    print(f"wrote {args.out / 'report.md'} ({len(payload['metrics'])} metrics, {len(args.runs)} runs)")
     summary = payload["homogeneity"]["summary"]
     if summary.get("homogeneity") is not None:
         print(f"cross-model homogeneity {summary['homogeneity']:.3f} (1 - JS/ln 2), top-1 agreement "
