@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import quiet
+from .errors import quiet_library_noise
 
 __version__ = "0.1.0"
 
@@ -29,7 +29,7 @@ _LAZY = {  # public name -> the module (under this package) that defines it
 
 __all__ = ["__version__", *_LAZY]
 
-quiet.install()  # drop the library warnings the toolkit itself triggers (see spectrum_tune.quiet)
+quiet_library_noise()  # drop the library warnings the toolkit itself triggers (see errors.py)
 
 
 def __getattr__(name: str) -> Any:

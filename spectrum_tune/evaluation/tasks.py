@@ -93,9 +93,7 @@ TASK_FIELDS = {
     "items_file",
     "samples",
     "max_new_tokens",
-    "stop",
-    "temperature",
-    "top_p",
+    "stop", "temperature", "top_p",
 }
 ITEM_FIELDS = {"prompt", "references", "weights", "validator"}
 STEER_FIELDS = {"description", "examples", "heldout", "k"}
@@ -247,17 +245,6 @@ class Task:
     top_p: float | None = None  # sample mode; None: the run's --top_p (default 1.0)
 
 
-def _sampling_value(data: dict[str, Any], name: str, where: str) -> float | None:
-    """``temperature`` (> 0) or ``top_p`` (in (0, 1]) of a task file, if given."""
-    value = data.get(name)
-    if value is None:
-        return None
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-    if not ok or (name == "top_p" and value > 1):
-        raise _error(where, name, f"must be {'in (0, 1]' if name == 'top_p' else '> 0'}, got {value!r}")
-    return float(value)
-
-
 def _string_list(value: Any, where: str, name: str) -> list[str]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
         raise _error(where, name, "must be a non-empty list of non-empty strings")
@@ -383,6 +370,10 @@ def load_task(path: str | Path, suite: str | None = None) -> Task:
     if not items:
         raise _error(where, "items", "is empty")
     kind = _check_kind(data["kind"], items, where) if "kind" in data else _infer_kind(items)
+    sampling = {key: data.get(key) for key in ("temperature", "top_p")}  # None: the run's (default 1.0)
+    for key, top in (("temperature", float("inf")), ("top_p", 1.0)):
+        if (value := sampling[key]) is not None and (type(value) not in (int, float) or not 0 < value <= top):
+            raise _error(where, key, f"must be a number > 0 (top_p at most 1), got {value!r}")
     stop = data.get("stop", list(DEFAULT_STOP))
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
         raise _error(where, "stop", "must be a list of non-empty strings")
@@ -397,8 +388,7 @@ def load_task(path: str | Path, suite: str | None = None) -> Task:
         samples=_positive_int(data, "samples", DEFAULT_SAMPLES, where),
         max_new_tokens=_positive_int(data, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS, where),
         stop=list(stop),
-        temperature=_sampling_value(data, "temperature", where),
-        top_p=_sampling_value(data, "top_p", where),
+        **sampling,
     )
 
 

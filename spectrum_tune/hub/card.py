@@ -101,7 +101,8 @@ def _eval_markdown(results: dict[str, Any]) -> str:
     samples = results.get("samples") or "task default"
     lines = [
         f"Measured with `spectrum-tune eval` (mode: {results.get('mode')}, seed: {results.get('seed')}, "
-        f"samples per item: {samples}). `sample/…` metrics come from sampling at temperature 1 "
+        f"samples per item: {samples}). `sample/…` metrics come from sampling at temperature "
+        f"{results.get('temperature', 1.0)}, top_p {results.get('top_p', 1.0)} "
         "(95% bootstrap interval in brackets), `score/…` from exact log-probabilities of the valid "
         "outputs, `steer/…` is the in-context NLL after k examples. Full results: "
         f"[`{EVAL_DIR_IN_REPO}/results.json`]({EVAL_DIR_IN_REPO}/results.json), "

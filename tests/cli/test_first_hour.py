@@ -215,10 +215,10 @@ def test_library_noise_is_filtered_and_the_rest_kept(caplog):
     assert [r.getMessage() for r in caplog.records] == ["something the user must see"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
-        import spectrum_tune.quiet as quiet
+        from spectrum_tune import errors
 
-        quiet._installed = False
-        quiet.install()
+        errors._installed = False
+        errors.quiet_library_noise()
         noise = "Could not find a config file in /x - will assume that the vocabulary was not modified."
         warnings.warn(noise, UserWarning, stacklevel=1)
         warnings.warn("a real user warning", UserWarning, stacklevel=1)
