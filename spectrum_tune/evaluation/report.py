@@ -113,7 +113,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         if failed:
             lines += ["", "Failed tasks:", *(f"- `{name}`: {task['error']}" for name, task in failed)]
         for name, task in members:
-            if task["status"] == "ok" and task.get("items"):
+            if task["status"] == "ok" and task.get("items") and task["kind"] != "steer":
                 lines += ["", *_item_section(name, task, results)]
     return "\n".join(lines) + "\n"
 
@@ -142,7 +142,8 @@ def _item_row(index: int, item: dict[str, Any], columns: list[tuple[str, str]]) 
     prompt = _cell(_prompt_text(item.get("prompt")))
     prompt = prompt if len(prompt) <= MAX_PROMPT_CHARS else prompt[: MAX_PROMPT_CHARS - 1] + "…"
     refs, weights = item.get("references") or [], item.get("weights") or []
-    target = _top(list(zip(refs, weights, strict=False))) if refs else "(validator)"
+    target = _top(list(zip(refs, weights, strict=False))) if refs else (
+        "(validator)" if "validator" in item else "(free text)")
     model = []
     if "sample" in item:
         counts = item["sample"].get("counts") or {}
