@@ -125,6 +125,7 @@ ITEM_COLUMNS = (
 )  # fmt: skip
 TOP_ANSWERS = 3
 MAX_PROMPT_CHARS = 60
+MAX_ANSWER_CHARS = 24  # free-text samples can be sentences; the table shows their start
 
 
 def _cell(text: str) -> str:
@@ -135,12 +136,17 @@ def _cell(text: str) -> str:
 def _top(pairs: list[tuple[str, float]]) -> str:
     """The most likely answers with their shares: ``"7 0.62, 3 0.20, 5 0.09"``."""
     pairs = sorted(pairs, key=lambda pair: -pair[1])[:TOP_ANSWERS]
-    return ", ".join(f"{_cell(answer) or '(empty)'} {value:.2f}" for answer, value in pairs)
+    shown = [(_short(_cell(answer), MAX_ANSWER_CHARS) or "(empty)", value) for answer, value in pairs]
+    return ", ".join(f"{answer} {value:.2f}" for answer, value in shown)
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _item_row(index: int, item: dict[str, Any], columns: list[tuple[str, str]]) -> list[str]:
     prompt = _cell(_prompt_text(item.get("prompt")))
-    prompt = prompt if len(prompt) <= MAX_PROMPT_CHARS else prompt[: MAX_PROMPT_CHARS - 1] + "…"
+    prompt = _short(prompt, MAX_PROMPT_CHARS)
     refs, weights = item.get("references") or [], item.get("weights") or []
     target = _top(list(zip(refs, weights, strict=False))) if refs else (
         "(validator)" if "validator" in item else "(free text)")
