@@ -109,6 +109,11 @@ class SpectrumConfig(SFTConfig):
             self.bf16 = False
         if not torch.cuda.is_available():
             self.dataloader_pin_memory = False  # pinning needs an accelerator; torch warns otherwise
+        if getattr(self, "activation_checkpointing", False) is None:
+            # transformers 5 renamed gradient_checkpointing (TRL's documented key, default True) to
+            # activation_checkpointing and warns whenever only the old name is set, which TRL's
+            # default always is: take the same value under the new name, without the warning.
+            self.activation_checkpointing = self.gradient_checkpointing
         super().__post_init__()
         if self.spectrum_alpha < 0 or self.spectrum_beta < 0:
             raise ValueError("spectrum_alpha and spectrum_beta must be >= 0")
