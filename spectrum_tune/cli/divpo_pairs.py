@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
+from .parser import CommandParser
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="spectrum-tune divpo-pairs",
         description="Build a DPO dataset from pools of sampled responses: chosen = the most diverse response "
         "of quality >= threshold, rejected = the least diverse below it (DivPO). DATA rows carry 'responses' "

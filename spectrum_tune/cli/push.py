@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import SpectrumError
 from ..hub.staging import list_files
 from ..hub.upload import push_run
+from .parser import CommandParser
 
 PUSH_USAGE = (
     "spectrum-tune push RUN_DIR --repo-id OWNER/NAME [--private] [--revision BRANCH] "
@@ -16,7 +17,7 @@ PUSH_USAGE = (
 
 
 def _push_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="spectrum-tune push",
         usage=PUSH_USAGE,
         description="Upload a run's adapter, tokenizer, recipe and model card (with eval results) to the "

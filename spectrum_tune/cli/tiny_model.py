@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
+from .parser import CommandParser
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="spectrum-tune tiny-model")
+    parser = CommandParser(prog="spectrum-tune tiny-model")
     parser.add_argument("--out", help="build into this directory instead of the cache")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
+from .parser import CommandParser
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="spectrum-tune validate")
+    parser = CommandParser(prog="spectrum-tune validate")
     parser.add_argument("data", nargs="+", help="data files (.jsonl/.json/.parquet)")
-    parser.add_argument("--model", help="tokenizer to check token lengths with")
+    parser.add_argument("--model", help="tokenizer to check token lengths with (directory, Hub id or alias)")
+    parser.add_argument("--gguf_file", help="GGUF file inside the --model directory (aliases imply theirs)")
     parser.add_argument("--max_length", type=int, default=1024)
     args = parser.parse_args(argv)
     from ..training.data import load_multiref
@@ -19,7 +20,7 @@ def main(argv: list[str]) -> int:
     if args.model:
         from ..models import load_tokenizer
 
-        tokenizer = load_tokenizer(args.model)
+        tokenizer = load_tokenizer(args.model, gguf_file=args.gguf_file)
         for row in dataset:
             tokenize_group(row, tokenizer, args.max_length)
     print(

@@ -47,7 +47,10 @@ def save_figure(figure: Any, path: Path) -> Path:
 def bar_chart(
     path: Path, title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence[float], Any]]
 ) -> Path:
-    """Horizontal grouped bars: one group per label, one bar per series ``(name, values, xerr)``."""
+    """Horizontal grouped bars: one group per label, one bar per series ``(name, values, xerr)``.
+
+    An undefined value (None or NaN) gets no bar but an "n/a" mark in its series' colour, so an arm
+    that could not be measured does not read as 0 (nor vanish and make the other look worse)."""
     import numpy as np
 
     figure = new_figure(7.0, max(2.5, 0.3 * len(labels) * max(1, len(series)) + 1.2))
@@ -57,7 +60,11 @@ def bar_chart(
     for i, (name, values, xerr) in enumerate(series):
         values = np.array([np.nan if v is None else v for v in values], dtype=float)
         offset = (i - (len(series) - 1) / 2) * height
-        ax.barh(y + offset, np.nan_to_num(values), height, xerr=xerr, label=name, capsize=2)
+        bars = ax.barh(y + offset, np.nan_to_num(values), height, xerr=xerr, label=name, capsize=2)
+        colour = bars.patches[0].get_facecolor()
+        for position, value in zip(y + offset, values, strict=True):
+            if np.isnan(value):  # undefined (e.g. no valid sample) is not 0: say so where the bar would be
+                ax.text(0, position, " n/a", va="center", ha="left", fontsize=7, color=colour)
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_title(title)

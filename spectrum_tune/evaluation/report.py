@@ -82,11 +82,17 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"- mode: {results.get('mode')}, seed: {results.get('seed')}, samples per item: "
         f"{results.get('samples') or 'task default'}, split: {results.get('split')}, "
         f"end-of-turn scored: {'no (published convention)' if results.get('published_eot') else 'yes'}",
+        f"- sampling: temperature {results.get('temperature', 1.0)}, top_p {results.get('top_p', 1.0)} "
+        "(a task's own values, where it sets them, are in its section)",
         f"- created: {results.get('created')}; wall seconds: "
         + ", ".join(f"{key} {value:.1f}" for key, value in wall.items() if value),
         "",
-        "Columns `sample …` come from sampling (95% bootstrap CI in brackets), `score …` from exact "
-        "log-probs of the listed outputs, `steer …` is the in-context NLL after k examples (nats).",
+        "Columns `sample …` come from sampling (95% percentile-bootstrap interval over the valid "
+        "samples in brackets, widened to contain the plug-in point estimate where the estimator's "
+        "upward bias puts the whole bootstrap distribution above it; a task's interval is the mean of "
+        "its items' bounds), `score …` from exact log-probs of the listed outputs, `steer …` is the "
+        "in-context NLL after k examples (nats). `–` marks a value that is undefined (e.g. no valid "
+        "sample), not zero. Each suite's table is followed by one table per task with its items.",
     ]
     tasks = results.get("tasks", {})
     suites: dict[str, list[tuple[str, dict[str, Any]]]] = {}
@@ -111,7 +117,70 @@ def render_markdown(results: dict[str, Any]) -> str:
         failed = [(name, task) for name, task in members if task["status"] != "ok"]
         if failed:
             lines += ["", "Failed tasks:", *(f"- `{name}`: {task['error']}" for name, task in failed)]
+        for name, task in members:
+            if task["status"] == "ok" and task.get("items") and task["kind"] != "steer":
+                lines += ["", *_item_section(name, task, results)]
     return "\n".join(lines) + "\n"
+
+
+# Per-item columns, by namespace, in this order where an item has them.
+ITEM_COLUMNS = (
+    ("sample", "validity"), ("sample", "accuracy"), ("sample", "coverage"), ("sample", "js"),
+    ("sample", "entropy"), ("score", "valid_mass"), ("score", "answer_prob"), ("score", "js"),
+)  # fmt: skip
+TOP_ANSWERS = 3
+MAX_PROMPT_CHARS = 60
+MAX_ANSWER_CHARS = 24  # free-text samples can be sentences; the table shows their start
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a markdown table cell (one line, no pipes)."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _top(pairs: list[tuple[str, float]]) -> str:
+    """The most likely answers with their shares: ``"7 0.62, 3 0.20, 5 0.09"``."""
+    pairs = sorted(pairs, key=lambda pair: -pair[1])[:TOP_ANSWERS]
+    shown = [(_short(_cell(answer), MAX_ANSWER_CHARS) or "(empty)", value) for answer, value in pairs]
+    return ", ".join(f"{answer} {value:.2f}" for answer, value in shown)
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _item_row(index: int, item: dict[str, Any], columns: list[tuple[str, str]]) -> list[str]:
+    prompt = _cell(_prompt_text(item.get("prompt")))
+    prompt = _short(prompt, MAX_PROMPT_CHARS)
+    refs, weights = item.get("references") or [], item.get("weights") or []
+    target = _top(list(zip(refs, weights, strict=False))) if refs else (
+        "(validator)" if "validator" in item else "(free text)")
+    model = []
+    if "sample" in item:
+        counts = item["sample"].get("counts") or {}
+        total = sum(counts.values()) or 1
+        model.append("sampled: " + _top([(k, v / total) for k, v in counts.items()]))
+    if "score" in item and item["score"].get("q"):
+        model.append("score q: " + _top(list(zip(refs, item["score"]["q"], strict=False))))
+    metrics = [fmt(item.get(ns, {}).get("metrics", {}).get(key)) for ns, key in columns]
+    return [str(index + 1), prompt, target, "; ".join(model) or "–", *metrics]
+
+
+def _item_section(name: str, task: dict[str, Any], results: dict[str, Any]) -> list[str]:
+    """``### task``: one row per item: prompt, target vs the model's top answers, its metrics."""
+    items = task["items"]
+    present = {
+        (ns, key) for item in items for ns in ("sample", "score")
+        for key in item.get(ns, {}).get("metrics", {})
+    }  # fmt: skip
+    columns = [column for column in ITEM_COLUMNS if column in present]
+    header = ["#", "prompt", "target (top)", "model (top shares)", *(f"{ns} {key}" for ns, key in columns)]
+    lines = [f"### {name}", ""]
+    if "temperature" in task and (task["temperature"], task.get("top_p")) != (
+            results.get("temperature", 1.0), results.get("top_p", 1.0)):
+        lines += [f"Sampled at temperature {task['temperature']}, top_p {task.get('top_p')}.", ""]
+    rows = [_item_row(index, item, columns) for index, item in enumerate(items)]
+    return [*lines, markdown_table(header, rows)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,26 +208,31 @@ def _plot_histograms(name: str, task: dict[str, Any], path: Path) -> Path | None
     figure = new_figure(max(6.0, min(16.0, 0.28 * widest * cols + 2)), 3.2 * rows)
     axes = np.atleast_1d(figure.subplots(rows, cols, squeeze=False).ravel())
     for ax, item in zip(axes, items, strict=False):
-        refs = item["references"]
-        x = np.arange(len(refs))
-        series = [("target", np.asarray(item["weights"]))]
-        if "sample" in item:
-            # share among in-support samples, like score mode's renormalised q (validity is in the title)
-            counts = np.array(
-                [item["sample"]["counts"].get(normalize_answer(r), 0) for r in refs], dtype=float
-            )
-            series.append(("sampled", counts / counts.sum() if counts.sum() else counts))
+        refs = list(item["references"])
+        sampled = "sample" in item
+        labels = [*refs, "invalid"] if sampled else refs
+        x = np.arange(len(labels))
+        series = [("target", np.append(item["weights"], np.nan) if sampled else np.asarray(item["weights"]))]
+        if sampled:
+            # share of *all* samples (so one valid sample out of 100 is a bar of 0.01, not 1.0);
+            # what is not a reference is the "invalid" bar
+            counts = item["sample"]["counts"]
+            total = sum(counts.values())
+            hits = np.array([counts.get(normalize_answer(r), 0) for r in refs], dtype=float)
+            shares = hits / total if total else np.full(len(refs), np.nan)
+            series.append(("sampled", np.append(shares, 1 - shares.sum() if total else np.nan)))
         if "score" in item:
-            series.append(("score q", np.asarray(item["score"]["q"])))
+            q = np.asarray(item["score"]["q"], dtype=float)
+            series.append(("score q", np.append(q, np.nan) if sampled else q))
         width = 0.8 / len(series)
         for i, (label, values) in enumerate(series):
-            ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label)
-        ax.set_xticks(x, refs, rotation=90 if len(refs) > 8 else 0, fontsize=7 if len(refs) > 20 else 9)
+            ax.bar(x + (i - (len(series) - 1) / 2) * width, np.nan_to_num(values), width, label=label)
+        ax.set_xticks(x, labels, rotation=90 if len(labels) > 8 else 0, fontsize=7 if len(labels) > 20 else 9)
         title = _prompt_text(item["prompt"])
         if "sample" in item:
             title += f"  (validity {fmt(item['sample']['metrics'].get('validity'), 2)})"
         ax.set_title(title, fontsize=9)
-        ax.set_ylabel("probability")
+        ax.set_ylabel("share of samples / probability")
     for ax in axes[len(items) :]:
         ax.set_visible(False)
     axes[0].legend(fontsize=8)

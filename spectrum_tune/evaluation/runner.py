@@ -3,8 +3,10 @@
 results.json (``schema_version`` 1)::
 
     {"schema_version": 1, "model", "adapter", "gguf_file", "mode", "seed", "samples", "split",
-     "published_eot", "created", "wall_seconds": {"score": s, "sample": s, "steer": s, "total": s},
+     "published_eot", "temperature", "top_p" (the run's; 1.0 unless set),
+     "created", "wall_seconds": {"score": s, "sample": s, "steer": s, "total": s},
      "tasks": {NAME: {"suite", "split", "kind", "description", "path", "status": "ok" | "failed",
+                      "temperature", "top_p" (what its samples were drawn at; sampled tasks only),
                       "error", "traceback" (failed only), "n_items",
                       "metrics": {"sample": {...}, "score": {...}, "steer": {...}},
                       "metrics_n": {"sample": {metric: items averaged}, ...},
@@ -75,6 +77,21 @@ class EvalOptions:
     novelty_threshold: float | None = None
     reward_model: str | None = None  # reward model path for NoveltyBench utility_k
     verbalized: int | None = None  # Verbalized Sampling arm: ask for this many answers + probabilities
+    temperature: float | None = None  # sample mode; None: the task's own, else 1.0
+    top_p: float | None = None  # sample mode; None: the task's own, else 1.0
+
+
+def sampling_settings(task: Task, options: EvalOptions) -> dict[str, float]:
+    """The temperature and top-p a task is sampled at: the run's flag, else the task's, else 1.0
+    (a flag overrides every task, as ``--samples`` does)."""
+
+    def pick(flag: float | None, own: float | None) -> float:
+        return float(flag if flag is not None else own if own is not None else 1.0)
+
+    return {
+        "temperature": pick(options.temperature, task.temperature),
+        "top_p": pick(options.top_p, task.top_p),
+    }
 
 
 def load_for_eval(model: str, adapter: str | None = None, gguf_file: str | None = None) -> tuple[Any, Any]:
@@ -174,6 +191,7 @@ def run_task(
     items = _items_base(task)
     metrics: dict[str, dict[str, float]] = {}
     counts: dict[str, dict[str, int]] = {}
+    sampling = sampling_settings(task, options)
 
     def collect(namespace: str, records: list[dict[str, Any] | None]) -> None:
         for item, record in zip(items, records, strict=True):
@@ -203,6 +221,7 @@ def run_task(
             published=options.published,
             keep_generations=options.keep_generations,
             judges=judges,
+            **sampling,
         ),
     }
     if task.kind == "steer":
@@ -215,9 +234,8 @@ def run_task(
         start = time.perf_counter()
         collect(mode, runners[mode]())
         wall[mode] += time.perf_counter() - start
-    return {
-        **_task_header(task), "status": "ok", "metrics": metrics, "metrics_n": counts, "items": items
-    }
+    header = {**_task_header(task), **(sampling if "sample" in modes else {})}
+    return {**header, "status": "ok", "metrics": metrics, "metrics_n": counts, "items": items}
 
 
 def _task_header(task: Task) -> dict[str, Any]:
@@ -293,6 +311,10 @@ def run_eval(options: EvalOptions) -> dict[str, Any]:
         raise SpectrumError(f"--verbalized must be >= 1, got {options.verbalized}")
     if options.novelty_threshold is not None and not options.novelty_classifier:
         raise SpectrumError("--novelty_threshold needs --novelty_classifier")
+    if options.temperature is not None and not options.temperature > 0:
+        raise SpectrumError(f"--temperature must be > 0, got {options.temperature}")
+    if options.top_p is not None and not 0 < options.top_p <= 1:
+        raise SpectrumError(f"--top_p must be in (0, 1], got {options.top_p}")
     out = Path(options.out)
     if out.exists() and not out.is_dir():
         raise SpectrumError(f"--out '{out}' exists and is not a directory")
@@ -328,6 +350,8 @@ def run_eval(options: EvalOptions) -> dict[str, Any]:
         "published": options.published,
         "keep_generations": "all" if options.keep_generations is None else options.keep_generations,
         "verbalized": options.verbalized,
+        "temperature": 1.0 if options.temperature is None else options.temperature,
+        "top_p": 1.0 if options.top_p is None else options.top_p,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": {key: round(value, 3) for key, value in wall.items()},
         "tasks": results_tasks,

@@ -92,6 +92,8 @@ def generate_samples(
     batch_size: int = 64,
     seed: int = 0,
     on_batch: Callable[[int], None] | None = None,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
 ) -> list[str]:
     """``n`` sampled completions of ``prompt`` (chat prompts get the generation prompt).
 
@@ -118,7 +120,7 @@ def generate_samples(
             # stop strings end a sequence early; the text is cut below either way
             stop_strings=list(stop) or None,
             tokenizer=tokenizer,
-            **NEUTRAL_SAMPLING,
+            **{**NEUTRAL_SAMPLING, "temperature": temperature, "top_p": top_p},
         )
         for row in output[:, len(prompt_ids) :].tolist():
             text = decode_sample(tokenizer, row, stop_ids)
@@ -264,6 +266,8 @@ def sample_task(
     published: bool = False,
     keep_generations: int | None = KEEP_GENERATIONS,
     judges: dict[str, Any] | None = None,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
 ) -> list[dict[str, Any]]:
     """Per-item sample records: metrics, answer counts and the first ``keep_generations`` raw
     generations (``None``: all of them); ``published`` as in :func:`sample_metrics` (or the task's own)."""
@@ -284,6 +288,8 @@ def sample_task(
                 batch_size=batch_size,
                 seed=item_rng_seed,
                 on_batch=bar.update,
+                temperature=temperature,
+                top_p=top_p,
             )
             records.append(
                 {

@@ -105,6 +105,8 @@ TASK_FIELDS = {
     "samples",
     "max_new_tokens",
     "stop",
+    "temperature",
+    "top_p",
     "published",
     "extract",
     "extract_regex",
@@ -196,6 +198,8 @@ class Task:
     samples: int = DEFAULT_SAMPLES
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     stop: list[str] = field(default_factory=lambda: list(DEFAULT_STOP))
+    temperature: float | None = None  # sample mode; None: the run's --temperature (default 1.0)
+    top_p: float | None = None  # sample mode; None: the run's --top_p (default 1.0)
     published: bool = False
     extract: str | None = None
     extract_pattern: re.Pattern | None = None
@@ -330,6 +334,10 @@ def load_task(path: str | Path, suite: str | None = None) -> Task:
     if not items:
         raise _error(where, "items", "is empty")
     kind = _check_kind(data["kind"], items, where) if "kind" in data else _infer_kind(items)
+    sampling = {key: data.get(key) for key in ("temperature", "top_p")}  # None: the run's (default 1.0)
+    for key, top in (("temperature", float("inf")), ("top_p", 1.0)):
+        if (value := sampling[key]) is not None and (type(value) not in (int, float) or not 0 < value <= top):
+            raise _error(where, key, f"must be a number > 0 (top_p at most 1), got {value!r}")
     stop = data.get("stop", list(DEFAULT_STOP))
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
         raise _error(where, "stop", "must be a list of non-empty strings")
@@ -348,6 +356,7 @@ def load_task(path: str | Path, suite: str | None = None) -> Task:
         published=published,
         extract=extract,
         extract_pattern=pattern,
+        **sampling,
     )
 
 

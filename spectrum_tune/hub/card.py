@@ -10,7 +10,9 @@ from typing import Any
 import yaml
 
 from .. import __version__
+from ..models import TINY_ALIAS
 from ..training.train import RECIPE_FILE
+from .publish import public_base, public_recipe
 from .run_dir import (
     BASE_TAGS,
     CI_SUFFIXES,
@@ -99,7 +101,8 @@ def _eval_markdown(results: dict[str, Any]) -> str:
     samples = results.get("samples") or "task default"
     lines = [
         f"Measured with `spectrum-tune eval` (mode: {results.get('mode')}, seed: {results.get('seed')}, "
-        f"samples per item: {samples}). `sample/…` metrics come from sampling at temperature 1 "
+        f"samples per item: {samples}). `sample/…` metrics come from sampling at temperature "
+        f"{results.get('temperature', 1.0)}, top_p {results.get('top_p', 1.0)} "
         "(95% bootstrap interval in brackets), `score/…` from exact log-probabilities of the valid "
         "outputs, `steer/…` is the in-context NLL after k examples. Full results: "
         f"[`{EVAL_DIR_IN_REPO}/results.json`]({EVAL_DIR_IN_REPO}/results.json), "
@@ -139,18 +142,22 @@ def _method(run: Run, merged: bool, quantized: bool) -> str:
     return method + (" — merged into the full-precision base weights" if merged else "")
 
 
-def _usage(repo: str, base_ref: str, adapter: bool, tokenizer_repo: str, base_note: str | None) -> str:
+def _usage(repo: str, base_ref: str, adapter: bool, tokenizer_ref: str, base_note: str | None) -> str:
+    """Code a stranger can run: ``base_ref``/``tokenizer_ref`` are Python expressions (a quoted Hub
+    id, or ``tiny_model_path()`` for the tiny model, which spectrum-tune builds locally)."""
     lines = ["from transformers import AutoModelForCausalLM, AutoTokenizer", ""]
+    if "tiny_model_path()" in (base_ref, tokenizer_ref):
+        lines.insert(1, "from spectrum_tune.world import tiny_model_path  # pip install spectrum-tune")
     if adapter:
         lines = ["from peft import PeftModel", *lines, base_note]  # no note for a Hub base
         lines += [
-            f'base = AutoModelForCausalLM.from_pretrained("{base_ref}")',
+            f"base = AutoModelForCausalLM.from_pretrained({base_ref})",
             f'model = PeftModel.from_pretrained(base, "{repo}")',
         ]
     else:
         lines.append(f'model = AutoModelForCausalLM.from_pretrained("{repo}")')
     lines += [
-        f'tokenizer = AutoTokenizer.from_pretrained("{tokenizer_repo}")',
+        f"tokenizer = AutoTokenizer.from_pretrained({tokenizer_ref})",
         "",
         'messages = [{"role": "user", "content": "Pick a random number between 1 and 10."}]',
         "inputs = tokenizer.apply_chat_template(",
@@ -173,15 +180,17 @@ def render_card(
 ) -> Any:
     from huggingface_hub import ModelCard, ModelCardData
 
-    recipe, summary = run.recipe, run.summary
-    base_name = recipe.get("model_name_or_path") or summary.get("model")
-    base_hub = hub_id(base_name)
+    summary = run.summary
+    base_name = run.recipe.get("model_name_or_path") or summary.get("model")
+    recipe, data_notes = public_recipe(run.recipe)  # no local paths: the card is published
+    base_hub = hub_id(base_name)  # aliases map to their Hub models
     quantized = bool(summary.get("load_in_4bit", recipe.get("load_in_4bit", False)))
     adapter = run.kind == "adapter" and not merged
     repo = repo_id or "<owner>/<name>"
     model_name = (repo_id or run.path.resolve().name).rsplit("/", 1)[-1]
     tags = [*BASE_TAGS] + (["lora"] if run.kind == "adapter" else []) + (["qlora"] if quantized else [])
-    dataset = recipe.get("dataset_name") or summary.get("dataset")
+    dataset = recipe.get("dataset_name") or public_recipe({"dataset_name": summary.get("dataset")})[0].get(
+        "dataset_name")
     hub_datasets = [name for name in str(dataset or "").split(",") if hub_id(name.strip())]
     entries = eval_results(results) if results else []
 
@@ -195,9 +204,21 @@ def render_card(
         model_name=model_name,
         eval_results=entries or None,
     )
-    base_ref = base_hub or "path/to/base-model"
-    base_note = f"# the base model is local: {base_name}" if not base_hub else None
-    base_text = f"[`{base_hub}`](https://huggingface.co/{base_hub})" if base_hub else f"`{base_name}` (local)"
+    tiny = base_name == TINY_ALIAS
+    base_ref = f'"{base_hub}"' if base_hub else "tiny_model_path()" if tiny else '"path/to/base-model"'
+    shown = public_base(base_name)
+    base_note = None if base_hub or tiny else f"# the base model was a local model named {shown}"
+    base_text = (
+        f"[`{base_hub}`](https://huggingface.co/{base_hub})" if base_hub
+        else "the tiny world model `spectrum-tune/tiny` (built locally by spectrum-tune)" if tiny
+        else f"`{shown}` (a local model)"
+    )  # fmt: skip
+    gguf = (run.recipe.get("model_init_kwargs") or {}).get("gguf_file")
+    gguf_note = (
+        f"\n- base weights: trained on the dequantized GGUF file `{gguf}` of the base; the adapter "
+        "applies to the Hub model's own weights, which differ from those by the quantization error"
+        if gguf and base_hub else ""
+    )
     what = (
         f"A LoRA adapter for {base_text}" if adapter
         else f"{base_text} with a LoRA adapter merged in" if merged
@@ -230,16 +251,19 @@ def render_card(
         f"- groups (contexts): {count('groups')}, of which multi-reference: "
         f"{count('multi_reference_groups')}; mean references per group: {count('mean_references')}\n"
         f"- method: {_method(run, merged, quantized)}\n"
-        f"- steps: {count('global_steps')}{loss_text}",
+        f"- steps: {count('global_steps')}{loss_text}{gguf_note}",
         "## How to use",
-        _usage(repo, base_ref, adapter, repo if has_tokenizer else base_ref, base_note),
+        _usage(repo, base_ref, adapter, f'"{repo}"' if has_tokenizer else base_ref, base_note),
     ]
     if results:
         sections += ["## Evaluation", _eval_markdown(results)]
     sections += [
         "## Recipe",
-        f"The resolved recipe (`{RECIPE_FILE}` in this repo); re-run it with "
-        f"`spectrum-tune train --config {RECIPE_FILE}`:\n\n```yaml\n"
+        f"The full resolved recipe (`{RECIPE_FILE}` in this repo); re-run it with "
+        f"`spectrum-tune train --config {RECIPE_FILE}`"
+        + ("".join(f"\n- `{key}: {recipe[key]}`: {note}" for key, note in data_notes.items()) + "\n"
+           if data_notes else "")
+        + ":\n\n```yaml\n"
         + yaml.safe_dump(recipe, sort_keys=True).rstrip()
         + "\n```",
         "## Framework versions",

@@ -81,8 +81,10 @@ def hub_id(name: Any) -> str | None:
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
-    from ..models import TINY_ALIAS
+    from ..models import SMOLLM2_ALIAS, TINY_ALIAS, hub_id_of
 
+    if name == SMOLLM2_ALIAS:  # an alias stands for its Hub model (the tiny one has none)
+        return hub_id_of(name)
     if not isinstance(name, str) or name == TINY_ALIAS or name.startswith((".", "/", "~")):
         return None
     if name.lower().endswith(_LOCAL_SUFFIXES) or Path(name).expanduser().exists():
@@ -98,8 +100,12 @@ def base_license(base: str | None) -> str | None:
     """The base model's license from its README metadata, when a copy is on this machine."""
     from huggingface_hub import metadata_load, try_to_load_from_cache
 
+    from ..models import alias_license
+
     if not base:
         return None
+    if alias_license(base):
+        return alias_license(base)
     readme: Any = Path(base).expanduser() / CARD_FILE
     if not readme.is_file() and hub_id(base):
         readme = try_to_load_from_cache(base, CARD_FILE)  # offline: only what is already cached

@@ -10,12 +10,22 @@ from typing import Any
 import yaml
 
 from ..errors import SpectrumError
+from ..evaluation.report import render_markdown
+from ..io import write_json_atomic, write_text_atomic
 from ..training.train import RECIPE_FILE
 from .card import render_card
+from .publish import (
+    DATA_KEYS,
+    local_path_hit,
+    machine_paths,
+    public_base,
+    public_recipe,
+    public_results,
+    rewrite_adapter_config,
+)
 from .run_dir import (
     CARD_FILE,
     EVAL_DIR_IN_REPO,
-    EVAL_FILES,
     MODEL_CONFIG_FILES,
     TOKENIZER_FILES,
     Run,
@@ -86,6 +96,17 @@ def _refuse_secrets(folder: Path, secrets: list[str]) -> None:
                 tail = window[-overlap:] if overlap else b""
 
 
+def _refuse_local_paths(folder: Path, run: Run, eval_dir: str | Path | None) -> None:
+    """Refuse to ship a folder that names a path of this machine (the last line of defence)."""
+    recipe = run.recipe
+    data = [part for key in DATA_KEYS for part in str(recipe.get(key) or "").split(",") if part.strip()]
+    local = [path for path in (recipe.get("model_name_or_path"), *data) if path and Path(path).exists()]
+    hit = local_path_hit(folder, machine_paths(run.path, eval_dir, *local))
+    if hit is not None:
+        raise SpectrumError(f"staged file '{hit[0]}' contains the local path '{hit[1]}'; refusing to upload "
+                            "it (remove the path from the run's files and retry)")
+
+
 def _save_merged(run: Run, out: Path) -> None:
     """Merge the LoRA into an unquantized copy of the base and save the full model."""
     from ..models import load_model
@@ -140,15 +161,20 @@ def stage_upload(
         tokenizer_files = [name for name in TOKENIZER_FILES if (run.path / name).is_file()]
         for name in tokenizer_files:
             shutil.copyfile(run.path / name, building / name)
-        (building / RECIPE_FILE).write_text(yaml.safe_dump(run.recipe, sort_keys=True), encoding="utf-8")
-        if eval_dir is not None:
+        base = run.recipe.get("model_name_or_path")
+        if (building / "adapter_config.json").is_file():
+            rewrite_adapter_config(building / "adapter_config.json", public_base(base))
+        recipe = public_recipe(run.recipe)[0]  # local paths replaced, as everywhere in the repo
+        (building / RECIPE_FILE).write_text(yaml.safe_dump(recipe, sort_keys=True), encoding="utf-8")
+        if results is not None:
+            results = public_results(results, public_base(base), repo_id)
             (building / EVAL_DIR_IN_REPO).mkdir()
-            for name in EVAL_FILES:
-                if (Path(eval_dir) / name).is_file():
-                    shutil.copyfile(Path(eval_dir) / name, building / EVAL_DIR_IN_REPO / name)
+            write_json_atomic(building / EVAL_DIR_IN_REPO / "results.json", results)
+            write_text_atomic(building / EVAL_DIR_IN_REPO / "report.md", render_markdown(results))
         card = render_card(run, results, repo_id, merged, license, bool(tokenizer_files))
         (building / CARD_FILE).write_text(str(card), encoding="utf-8")
         _refuse_secrets(building, [token or "", _ambient_token() or ""])
+        _refuse_local_paths(building, run, eval_dir)
         if out.exists():
             shutil.rmtree(out)
         building.rename(out)

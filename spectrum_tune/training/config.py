@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from trl import SFTConfig
 
 from .gem import GEM_H
 
-__all__ = ["SpectrumConfig"]
+__all__ = ["SpectrumConfig", "apply_machine_defaults"]
+
+
+def apply_machine_defaults(config: Any) -> None:
+    """Make one TRL config (SFT, GRPO, DPO, ...) run unchanged on a CPU and a GPU, quietly; call it
+    before the config's own ``__post_init__``."""
+    if config.bf16 is None and not config.fp16 and not _bf16_available():
+        # TRL turns bf16 on by default, which fails on machines without bf16 support (CPU-only
+        # runs, older GPUs); the same recipe should run on both, so fall back to fp32 there.
+        config.bf16 = False
+    if not torch.cuda.is_available():
+        config.dataloader_pin_memory = False  # pinning needs an accelerator; torch warns otherwise
+    if getattr(config, "activation_checkpointing", False) is None:
+        # transformers 5 renamed gradient_checkpointing (TRL's documented key, default True) to
+        # activation_checkpointing and warns whenever only the old name is set, which TRL's
+        # default always is: take the same value under the new name, without the warning.
+        config.activation_checkpointing = config.gradient_checkpointing
 
 
 def _bf16_available() -> bool:
@@ -103,12 +120,7 @@ class SpectrumConfig(SFTConfig):
     )
 
     def __post_init__(self):
-        if self.bf16 is None and not self.fp16 and not _bf16_available():
-            # TRL turns bf16 on by default, which fails on machines without bf16 support (CPU-only
-            # runs, older GPUs); the same recipe should run on both, so fall back to fp32 there.
-            self.bf16 = False
-        if not torch.cuda.is_available():
-            self.dataloader_pin_memory = False  # pinning needs an accelerator; torch warns otherwise
+        apply_machine_defaults(self)
         super().__post_init__()
         if self.spectrum_alpha < 0 or self.spectrum_beta < 0:
             raise ValueError("spectrum_alpha and spectrum_beta must be >= 0")

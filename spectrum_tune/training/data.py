@@ -396,12 +396,12 @@ def load_multiref(
             raise DataError(str(source), "expected .jsonl, .json or .parquet files or a Hub dataset")
     if not rows:
         raise DataError(str(source), "no rows")
-    first = {isinstance(row["prompt"], str): row[SOURCE_COLUMN] for row in reversed(rows)}
-    if len(first) > 1:
-        raise DataError(
-            first[False], f"a chat-message prompt in a dataset of string prompts (first at {first[True]}); "
-            "Arrow holds one prompt type per column, so use one kind"
-        )
+    first_is_text = isinstance(rows[0]["prompt"], str)
+    odd = next((row for row in rows if isinstance(row["prompt"], str) != first_is_text), None)
+    if odd is not None:  # name the first row of the other kind, and the row it disagrees with
+        kinds = ["a string prompt", "a chat-message prompt"][:: 1 if first_is_text else -1]
+        raise DataError(odd[SOURCE_COLUMN], f"has {kinds[1]} but {rows[0][SOURCE_COLUMN]} has {kinds[0]}; "
+                        "use one kind of prompt in a dataset")
     return rows_to_dataset(rows)
 
 

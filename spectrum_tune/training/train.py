@@ -35,6 +35,14 @@ def check_output_dir(output_dir: str, overwrite: bool, resuming: bool) -> None:
         )
 
 
+def _drop_library_card(output_dir: Path) -> None:
+    """Remove the README.md PEFT writes on save: it records the base model's local path, and
+    ``spectrum-tune push`` writes the run's real model card."""
+    card = output_dir / "README.md"
+    if card.is_file() and "library_name: peft" in card.read_text(encoding="utf-8", errors="replace"):
+        card.unlink()
+
+
 def _split_paths(name: str) -> str | list[str]:
     parts = [part.strip() for part in name.split(",") if part.strip()]
     return parts if len(parts) > 1 else parts[0]
@@ -94,6 +102,8 @@ def run_training(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
 
     output_dir = Path(config.output_dir)
+    if trainer.is_world_process_zero():
+        _drop_library_card(output_dir)
     config.model_init_kwargs, config.push_to_hub = recipe_init_kwargs, push
     recipe = resolved_recipe(run_args, config, model_args)
     main_process = trainer.is_world_process_zero()  # under accelerate, one rank writes the run files

@@ -21,6 +21,7 @@ from transformers.modeling_outputs import CausalLMOutput
 from trl import SFTTrainer
 from trl.data_utils import get_dataset_column_names
 
+from ..models import load_for_trainer
 from .chunks import agree_counts, chunk_count, empty_chunk
 from .collator import SpectrumCollator
 from .config import SpectrumConfig
@@ -94,7 +95,16 @@ class SpectrumTrainer(SFTTrainer):
             values.update({key: getattr(args, key) for key in values if key.endswith("_token")})
             args = SpectrumConfig(**values)
         custom_collator = kwargs.get("data_collator") is not None
+        # A model name resolves as the CLI's model_name_or_path does (aliases, GGUF directories);
+        # TRL then gets the loaded object, so it must not see the model_init_kwargs applied here.
+        init_kwargs, named = args.model_init_kwargs, isinstance(model, str)
+        quantization = kwargs.pop("quantization_config", None) if named else None
+        model, kwargs["processing_class"] = load_for_trainer(
+            model, init_kwargs, kwargs.get("processing_class"), args, quantization
+        )
+        args.model_init_kwargs = None if named else init_kwargs
         super().__init__(model, args=args, **kwargs)
+        args.model_init_kwargs = init_kwargs
         if not custom_collator:
             # TRL's collator (padding-free, packing, pad_to_multiple_of, ...) collates the TRL rows.
             self.data_collator = SpectrumCollator(

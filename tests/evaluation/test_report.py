@@ -157,3 +157,85 @@ def test_report_handles_missing_modes():
             item.pop("sample", None)
     text = render_markdown(results)
     assert "sample validity" not in text and "score js" in text
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 17 item 5: reports a person can act on
+# --------------------------------------------------------------------------------------------
+
+
+def test_report_has_per_item_tables_and_sampling_settings():
+    results = _results()
+    results.update(temperature=0.7, top_p=0.9)
+    markdown = render_markdown(results)
+    assert "- sampling: temperature 0.7, top_p 0.9" in markdown
+    section = markdown.split("### coins", 1)[1]
+    header = section.split("\n")[2]
+    assert header.startswith("| # | prompt | target (top) | model (top shares) | sample validity")
+    first_row = section.split("\n")[4]
+    # target heads 0.70 vs sampled heads 6/10 (shares over all samples, the invalid one included)
+    assert first_row.startswith(
+        "| 1 | Flip a coin. | heads 0.70, tails 0.30 | sampled: heads 0.60, tails 0.30, edge 0.10")
+    assert "score q: heads 0.62, tails 0.38 | 0.900 |" in first_row
+    assert markdown.count("| Flip a coin. |") == 5
+
+
+def _captured_axes(monkeypatch):
+    from spectrum_tune.evaluation import render, report
+
+    figures = []
+
+    def keep(figure, path):
+        figures.append(figure)
+        return path
+
+    monkeypatch.setattr(render, "save_figure", keep)
+    monkeypatch.setattr(report, "save_figure", keep)
+    return figures
+
+
+def test_histogram_shares_are_over_all_samples_with_invalid_bar(tmp_path, monkeypatch):
+    figures = _captured_axes(monkeypatch)
+    results = _results()
+    item = results["tasks"]["coins"]["items"][0]
+    item["sample"]["counts"] = {"heads": 1, "nonsense": 99}  # one valid sample out of 100
+    results["tasks"]["coins"]["items"] = [item]
+    write_report(results, tmp_path)
+    ax = figures[0].axes[0]
+    labels = [tick.get_text() for tick in ax.get_xticklabels()]
+    assert labels == ["heads", "tails", "invalid"]
+    sampled = [bar.get_height() for bar in ax.containers[1]]
+    assert sampled == pytest.approx([0.01, 0.0, 0.99])  # not a bar of 1.0 for the one valid sample
+
+
+def test_undefined_values_are_marked_not_drawn_as_zero(tmp_path, monkeypatch):
+    from spectrum_tune.evaluation.render import bar_chart
+
+    figures = _captured_axes(monkeypatch)
+    bar_chart(tmp_path / "x.png", "js", ["task"], [("base", [0.3], None), ("tuned", [None], None)])
+    ax = figures[0].axes[0]
+    assert [text.get_text().strip() for text in ax.texts] == ["n/a"]
+
+
+def test_sample_interval_contains_its_point():
+    from spectrum_tune.evaluation.metrics import sample_distribution_match
+
+    # a near-perfect match: plug-in JS is biased upward, so bootstrap replicates sit above the point
+    support = [str(k) for k in range(10)]
+    samples = support * 10  # exactly the uniform target: no resample of it is, so all sit above 0
+    result = sample_distribution_match(samples, support, [0.1] * 10, n_boot=200, seed=0)
+    for name in ("js", "kl", "reverse_kl", "tv"):
+        assert result[f"{name}_ci_low"] <= result[name] <= result[f"{name}_ci_high"], name
+    assert result["js"] == pytest.approx(0.0, abs=1e-9) and result["js_ci_high"] > 0
+
+
+def test_compare_writes_report_md(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for run, coverage in ((a, 0.5), (b, 0.8)):
+        run.mkdir()
+        (run / "results.json").write_text(json.dumps(_json_safe({**_results(coverage=coverage),
+                                                                  "summary": {}})))
+    compare_runs([a, b], tmp_path / "cmp")
+    report = (tmp_path / "cmp" / "report.md").read_text()
+    assert report.startswith("# spectrum-tune compare") and "## sample.coverage" in report
+    assert (tmp_path / "cmp" / "compare.md").read_text() == report  # the old name keeps working

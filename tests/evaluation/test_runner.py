@@ -291,3 +291,42 @@ def test_tiny_model_eval_and_compare(tiny_model_dir, tmp_path):
     assert row["deltas"]["published"] == pytest.approx(row["values"]["published"] - row["values"]["eot"])
     assert "## score.valid_mass" in (tmp_path / "cmp" / "compare.md").read_text()
     assert (tmp_path / "cmp" / "plots" / "compare_coverage.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_temperature_and_top_p_reach_generate_and_results(toy_dir, tmp_path, monkeypatch):
+    """--temperature/--top_p (default 1.0) override every task; a task's own values apply otherwise."""
+    from spectrum_tune.evaluation import sample
+
+    seen = []
+    real = sample.generate_samples
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs["temperature"], kwargs["top_p"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sample, "generate_samples", spy)
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    (folder / "hot.yaml").write_text("name: hot\nsplit: heldout\ntemperature: 0.7\nitems:\n"
+                                     '  - {prompt: "Pick a number.", references: ["1", "2", "3"]}\n')
+    (folder / "plain.yaml").write_text("name: plain\nsplit: heldout\nitems:\n"
+                                       '  - {prompt: "Name a color.", references: [red, blue]}\n')
+    tasks = [str(folder / "hot.yaml"), str(folder / "plain.yaml")]
+    assert _eval(toy_dir, tasks, tmp_path / "a", "--samples", "2", "--mode", "sample") == 0
+    results = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert (results["temperature"], results["top_p"]) == (1.0, 1.0)
+    assert results["tasks"]["hot"]["temperature"] == 0.7 and results["tasks"]["plain"]["temperature"] == 1.0
+    assert seen == [(0.7, 1.0), (1.0, 1.0)]
+    seen.clear()
+    args = ("--samples", "2", "--mode", "sample", "--temperature", "0.5", "--top_p", "0.9")
+    assert _eval(toy_dir, tasks, tmp_path / "b", *args) == 0
+    assert seen == [(0.5, 0.9), (0.5, 0.9)]
+    report = (tmp_path / "b" / "report.md").read_text()
+    assert "- sampling: temperature 0.5, top_p 0.9" in report
+    bad = folder / "bad.yaml"
+    bad.write_text("name: bad\nsplit: heldout\ntop_p: 1.5\nitems:\n  - {prompt: x, references: [a]}\n")
+    from spectrum_tune.evaluation.tasks import load_task
+    from spectrum_tune.training.data import DataError
+
+    with pytest.raises(DataError, match="top_p"):
+        load_task(bad)

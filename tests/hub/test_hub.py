@@ -396,7 +396,11 @@ def test_dry_run_stages_the_upload_with_a_complete_card(run_dir, eval_dir, capsy
     assert "| pick_number | spread | heldout | sample/js | 0.1235 [0.1, 0.15] |" in text
     assert "`broken` failed: RuntimeError: boom" in text
     recipe_block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
-    assert yaml.safe_load(recipe_block) == yaml.safe_load((run_dir / "spectrum_recipe.yaml").read_text())
+    staged_recipe = yaml.safe_load((staging / "spectrum_recipe.yaml").read_text())
+    assert yaml.safe_load(recipe_block) == staged_recipe  # the full resolved recipe, as uploaded
+    assert (staged_recipe["lora_r"], staged_recipe["lora_alpha"]) == (16, 32)  # defaults included
+    assert staged_recipe["dataset_name"] == "train.jsonl"
+    assert "`dataset_name: train.jsonl`: not uploaded" in text
 
     # Re-staging replaces the earlier staging; a folder that is not one is refused.
     assert main(["push", str(run_dir), "--repo-id", REPO, "--dry-run", "--out", str(staging)]) == 0
@@ -478,3 +482,60 @@ def test_flatten_metrics_walks_nested_namespaces():
                "top": 2, "nan": float("nan")}  # fmt: skip
     assert flatten_metrics(metrics) == {"sample/js": 0.1, "sample/js_ci_low": 0.05, "sample/inner/x": 1.0,
                                         "top": 2.0}  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# A publishable card: no local paths, the base's Hub id and license, usage that runs elsewhere
+# --------------------------------------------------------------------------------------------
+
+
+def test_staged_folder_names_no_local_path(run_dir, tmp_path):
+    assert not (run_dir / "README.md").exists()  # PEFT's card (with the base's local path) is dropped
+    run = _copy_run(run_dir, tmp_path)
+    recipe = yaml.safe_load((run / "spectrum_recipe.yaml").read_text())
+    eval_out = tmp_path / "eval"
+    eval_out.mkdir()
+    task = {"suite": "spread", "split": "heldout", "kind": "open", "status": "failed", "n_items": 0,
+            "path": str(ROOT / "eval/spread/numbers.yaml"), "error": "RuntimeError: boom",
+            "traceback": f'File "{sys.prefix}/lib/x.py", line 1', "metrics": {}, "items": []}
+    results = {"schema_version": 1, "model": recipe["model_name_or_path"], "adapter": str(run),
+               "mode": "both", "tasks": {"numbers": task}, "summary": {}}
+    (eval_out / "results.json").write_text(json.dumps(results))
+    out = tmp_path / "staged"
+    stage_upload(run, out, eval_dir=eval_out, repo_id=REPO)
+    needles = [str(tmp_path), str(run_dir.parent), sys.prefix, str(ROOT)]
+    for path in out.rglob("*"):
+        data = path.read_bytes() if path.is_file() else b""
+        assert not [n for n in needles if n.encode() in data], path
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "toy"
+    staged = json.loads((out / "eval/results.json").read_text())
+    assert staged["tasks"]["numbers"]["path"] == "spread/numbers.yaml" and staged["adapter"] == REPO
+    # the last line of defence: a local path that slipped into a copied file stops the upload
+    config = run / "tokenizer_config.json"
+    config.write_text(config.read_text().replace("{", f'{{"origin": "{run}",', 1))
+    with pytest.raises(SpectrumError, match="contains the local path"):
+        stage_upload(run, tmp_path / "again", repo_id=REPO)
+
+
+def test_card_of_an_alias_base_names_its_hub_model_and_license(run_dir, tmp_path):
+    run = _copy_run(run_dir, tmp_path)
+    recipe = yaml.safe_load((run / "spectrum_recipe.yaml").read_text())
+    recipe.update(model_name_or_path="spectrum-tune/smollm2",
+                  model_init_kwargs={"gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"})
+    (run / "spectrum_recipe.yaml").write_text(yaml.safe_dump(recipe))
+    card = build_card(run, repo_id=REPO)
+    hub = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert card.data.base_model == hub and card.data.license == "apache-2.0"
+    assert f'base = AutoModelForCausalLM.from_pretrained("{hub}")' in card.text
+    assert "spectrum-tune/smollm2" not in card.text and "dequantized GGUF file" in card.text
+    out = tmp_path / "staged"
+    stage_upload(run, out, repo_id=REPO)
+    staged = yaml.safe_load((out / "spectrum_recipe.yaml").read_text())
+    assert staged["model_name_or_path"] == hub and not staged.get("model_init_kwargs")
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == hub
+    recipe["model_name_or_path"] = "spectrum-tune/tiny"
+    (run / "spectrum_recipe.yaml").write_text(yaml.safe_dump(recipe))
+    card = build_card(run, repo_id=REPO, license="mit")
+    assert card.data.base_model is None and card.data.license == "mit"  # the user's license wins
+    assert "base = AutoModelForCausalLM.from_pretrained(tiny_model_path())" in card.text
+    assert "from spectrum_tune.world import tiny_model_path" in card.text
