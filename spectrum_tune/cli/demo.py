@@ -34,13 +34,7 @@ def main(argv: list[str]) -> int:
                           samples=args.samples, workers=args.workers, model=args.model)
     if args.recipes:
         options.recipes_dir = Path(args.recipes)
-    report = run_demo(options)
-    passed = sum(effect["status"] == "PASS" for effect in report["effects"])
-    print(f"wrote {options.out / 'report.md'} ({report['timings_seconds']['total']} s); "
-          f"expected effects met: {passed}/{len(report['effects'])}")
-    for effect in report["effects"]:
-        print(f"  {effect['status']:4s} {effect['effect']}: {effect['detail']}")
-    return 0
+    return _print_effects(run_demo(options), options.out)
 
 
 def _rl_stage(args: argparse.Namespace) -> int:
@@ -50,9 +44,12 @@ def _rl_stage(args: argparse.Namespace) -> int:
                             samples=args.samples or (30 if args.quick else 50), workers=args.workers)
     if args.recipes:
         options.recipes_dir = Path(args.recipes)
-    report = run_rl_demo(options)
+    return _print_effects(run_rl_demo(options), options.out)
+
+
+def _print_effects(report: dict, out: Path) -> int:
     passed = sum(effect["status"] == "PASS" for effect in report["effects"])
-    print(f"wrote {options.out / 'report.md'} ({report['timings_seconds']['total']} s); "
+    print(f"wrote {out / 'report.md'} ({report['timings_seconds']['total']} s); "
           f"expected effects met: {passed}/{len(report['effects'])}")
     for effect in report["effects"]:
         print(f"  {effect['status']:4s} {effect['effect']}: {effect['detail']}")

@@ -4,7 +4,7 @@ A run directory records local paths (the base model's directory, the data files,
 directory, the eval's task files; PEFT writes the base path into adapter_config.json). The staged
 copy replaces each with what a stranger can use: the base model's Hub id where there is one (the
 aliases map to theirs), else its alias or bare name, and bare file names for data that is not
-uploaded. :func:`local_path_hit` is the final check that nothing slipped through.
+uploaded. :func:`find_in_files` is the final check that nothing slipped through.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from .run_dir import hub_id
 
-__all__ = ["LOCAL_DATA_NOTE", "local_path_hit", "public_base", "public_recipe", "public_results"]
+__all__ = ["LOCAL_DATA_NOTE", "find_in_files", "public_base", "public_recipe", "public_results"]
 
 # Recipe keys that name data: a Hub dataset id stays, a local file becomes its bare name.
 DATA_KEYS = ("dataset_name", "eval_dataset_name")
@@ -90,8 +90,9 @@ def machine_paths(*paths: str | Path | None) -> list[str]:
     return sorted(path for path in found if len(path) > 4)  # "/" or "/tmp" alone would match anything
 
 
-def local_path_hit(folder: Path, needles: list[str]) -> tuple[str, str] | None:
-    """``(file, needle)`` for the first file under ``folder`` containing one of ``needles``."""
+def find_in_files(folder: Path, needles: list[str]) -> tuple[str, str] | None:
+    """``(file, needle)`` for the first file under ``folder`` containing one of ``needles``, read in
+    chunks (a needle across a chunk boundary is still found); None if no file does."""
     encoded = [needle.encode() for needle in needles if needle]
     if not encoded:
         return None

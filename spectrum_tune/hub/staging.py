@@ -16,7 +16,7 @@ from ..training.train import RECIPE_FILE
 from .card import render_card
 from .publish import (
     DATA_KEYS,
-    local_path_hit,
+    find_in_files,
     machine_paths,
     public_base,
     public_recipe,
@@ -31,8 +31,6 @@ from .run_dir import (
     Run,
     read_run,
 )
-
-_SCAN_CHUNK = 16 << 20
 
 
 def default_staging_dir(run_dir: str | Path) -> Path:
@@ -77,23 +75,12 @@ def _ambient_token() -> str | None:
 
 def _refuse_secrets(folder: Path, secrets: list[str]) -> None:
     """Refuse to ship a folder in which any file contains one of ``secrets`` (never printed)."""
-    needles = [secret.encode() for secret in secrets if secret]
-    if not needles:
-        return
-    overlap = max(len(needle) for needle in needles) - 1
-    for path in sorted(folder.rglob("*")):
-        if not path.is_file():
-            continue
-        with path.open("rb") as stream:
-            tail = b""
-            while chunk := stream.read(_SCAN_CHUNK):
-                window = tail + chunk
-                if any(needle in window for needle in needles):
-                    raise SpectrumError(
-                        f"staged file '{path.relative_to(folder)}' contains your Hub token; refusing to "
-                        "upload it (remove the token from the run's files and retry)"
-                    )
-                tail = window[-overlap:] if overlap else b""
+    hit = find_in_files(folder, secrets)
+    if hit is not None:
+        raise SpectrumError(
+            f"staged file '{hit[0]}' contains your Hub token; refusing to "
+            "upload it (remove the token from the run's files and retry)"
+        )
 
 
 def _refuse_local_paths(folder: Path, run: Run, eval_dir: str | Path | None) -> None:
@@ -101,7 +88,7 @@ def _refuse_local_paths(folder: Path, run: Run, eval_dir: str | Path | None) -> 
     recipe = run.recipe
     data = [part for key in DATA_KEYS for part in str(recipe.get(key) or "").split(",") if part.strip()]
     local = [path for path in (recipe.get("model_name_or_path"), *data) if path and Path(path).exists()]
-    hit = local_path_hit(folder, machine_paths(run.path, eval_dir, *local))
+    hit = find_in_files(folder, machine_paths(run.path, eval_dir, *local))
     if hit is not None:
         raise SpectrumError(f"staged file '{hit[0]}' contains the local path '{hit[1]}'; refusing to upload "
                             "it (remove the path from the run's files and retry)")

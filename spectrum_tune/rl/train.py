@@ -16,29 +16,10 @@ import yaml
 from ..errors import SpectrumError
 from ..io import write_json_atomic, write_text_atomic
 from ..training.recipe import resolved_recipe
-from ..training.train import RECIPE_FILE, SUMMARY_FILE, check_output_dir
+from ..training.train import RECIPE_FILE, SUMMARY_FILE, check_output_dir, load_recipe_model
 from .data import load_pair_rows, load_prompt_rows
 
 __all__ = ["run_dpo", "run_grpo"]
-
-
-def _load(model_args: Any, config: Any) -> tuple[Any, Any]:
-    from trl import get_quantization_config
-
-    from ..models import load_model, load_tokenizer
-
-    if not model_args.model_name_or_path:
-        raise SpectrumError("the recipe needs model_name_or_path")
-    init_kwargs = dict(config.model_init_kwargs or {})
-    gguf_file = init_kwargs.pop("gguf_file", None)
-    if model_args.dtype not in (None, "auto"):
-        init_kwargs.setdefault("dtype", model_args.dtype)
-    quantization = get_quantization_config(model_args)
-    if quantization is not None:
-        init_kwargs["quantization_config"] = quantization
-    tokenizer = load_tokenizer(model_args.model_name_or_path, gguf_file=gguf_file)
-    model = load_model(model_args.model_name_or_path, gguf_file=gguf_file, **init_kwargs)
-    return model, tokenizer
 
 
 def _run(
@@ -49,7 +30,7 @@ def _run(
     if not run_args.dataset_name:
         raise SpectrumError("the recipe needs dataset_name (a data file or Hub dataset)")
     check_output_dir(config.output_dir, run_args.overwrite_output_dir, bool(config.resume_from_checkpoint))
-    model, tokenizer = _load(model_args, config)
+    model, tokenizer = load_recipe_model(model_args, config)
     # the model is built here (TRL must not apply model_init_kwargs again); the token stays out of files
     recipe_init_kwargs, config.model_init_kwargs = config.model_init_kwargs, None
     config.hub_token = None

@@ -12,7 +12,7 @@ import yaml
 from ..errors import SpectrumError
 from ..io import write_json_atomic, write_text_atomic
 
-__all__ = ["check_output_dir", "run_training"]
+__all__ = ["check_output_dir", "load_recipe_model", "run_training"]
 
 RECIPE_FILE = "spectrum_recipe.yaml"
 SUMMARY_FILE = "training_summary.json"
@@ -48,15 +48,35 @@ def _split_paths(name: str) -> str | list[str]:
     return parts if len(parts) > 1 else parts[0]
 
 
+def load_recipe_model(model_args: Any, config: Any) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` as a recipe describes them: ``model_name_or_path`` (any name
+    :func:`~spectrum_tune.models.load_model` takes), ``model_init_kwargs`` (``gguf_file`` included),
+    ``dtype`` and the 4-/8-bit quantization keys of TRL's ``ModelConfig``."""
+    from trl import get_quantization_config
+
+    from ..models import load_model, load_tokenizer
+
+    if not model_args.model_name_or_path:
+        raise SpectrumError("the recipe needs model_name_or_path")
+    init_kwargs = dict(config.model_init_kwargs or {})
+    gguf_file = init_kwargs.pop("gguf_file", None)
+    if model_args.dtype not in (None, "auto"):
+        init_kwargs.setdefault("dtype", model_args.dtype)
+    quantization = get_quantization_config(model_args)
+    if quantization is not None:
+        init_kwargs["quantization_config"] = quantization
+    tokenizer = load_tokenizer(model_args.model_name_or_path, gguf_file=gguf_file)
+    return load_model(model_args.model_name_or_path, gguf_file=gguf_file, **init_kwargs), tokenizer
+
+
 def run_training(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
     """Train as the recipe says and write the run directory; returns the training summary.
 
     ``push_to_hub`` is not acted on here (the training room does not import the Hub room): the
     ``train`` command pushes after this returns. ``summary["main_process"]`` says whether this rank
     wrote the run files."""
-    from trl import get_peft_config, get_quantization_config
+    from trl import get_peft_config
 
-    from ..models import load_model, load_tokenizer
     from .data import load_multiref
     from .recipe import resolved_recipe
     from .trainer import SpectrumTrainer
@@ -72,15 +92,7 @@ def run_training(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
     if run_args.eval_dataset_name:
         eval_dataset = load_multiref(_split_paths(run_args.eval_dataset_name))
 
-    init_kwargs = dict(config.model_init_kwargs or {})
-    gguf_file = init_kwargs.pop("gguf_file", None)
-    if model_args.dtype not in (None, "auto"):
-        init_kwargs.setdefault("dtype", model_args.dtype)
-    quantization = get_quantization_config(model_args)
-    if quantization is not None:
-        init_kwargs["quantization_config"] = quantization
-    tokenizer = load_tokenizer(model_args.model_name_or_path, gguf_file=gguf_file)
-    model = load_model(model_args.model_name_or_path, gguf_file=gguf_file, **init_kwargs)
+    model, tokenizer = load_recipe_model(model_args, config)
     # The model is built here, so TRL must not apply model_init_kwargs again; and the upload is
     # not Trainer's (which would push the whole output dir including training_args.bin): the train
     # command pushes afterwards with hub.push_trained_run. The token stays out of every file.

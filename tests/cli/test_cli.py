@@ -8,13 +8,6 @@ import yaml
 from spectrum_tune import __version__
 from spectrum_tune.cli import main
 
-from ..toy import save_toy
-
-
-@pytest.fixture(scope="module")
-def toy_dir(tmp_path_factory):
-    return str(save_toy(tmp_path_factory.mktemp("toy")))
-
 
 @pytest.fixture()
 def data_file(tmp_path):

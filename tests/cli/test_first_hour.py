@@ -17,15 +17,10 @@ import yaml
 from spectrum_tune import models
 from spectrum_tune.errors import SpectrumError
 
-from ..toy import save_toy, spectrum_config
+from ..toy import spectrum_config
 from .test_cli import _error, _recipe
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def toy_dir(tmp_path_factory):
-    return str(save_toy(tmp_path_factory.mktemp("toy")))
 
 
 @pytest.fixture()
