@@ -56,7 +56,7 @@ NAMESPACES = ("sample", "score", "steer", "verbalized")
 
 @dataclass
 class EvalOptions:
-    """Everything ``spectrum-tune eval`` takes (see :func:`spectrum_tune.cli.eval_commands.cmd_eval`)."""
+    """Everything ``spectrum-tune eval`` takes (see :func:`spectrum_tune.cli.eval.main`)."""
 
     model: str
     tasks: list[str]

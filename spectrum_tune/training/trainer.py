@@ -1,4 +1,4 @@
-"""SpectrumConfig and SpectrumTrainer: TRL's SFTTrainer trained on multi-reference groups.
+"""SpectrumTrainer: TRL's SFTTrainer trained on multi-reference groups (config: :mod:`.config`).
 
 One dataset row is one group (a context and its K references), so any sampler, gradient
 accumulation or data-parallel split keeps a group whole on one device: the KL inside the
@@ -6,7 +6,9 @@ spectrum loss always sees every reference of its group. The collator flattens a 
 groups into sequences; ``compute_loss`` scores them with TRL's fused LM head, folds the
 sequence log-probs back into ``[G, K]`` and applies :func:`spectrum_loss_per_group`.
 Rows with one reference are ordinary SFT rows and get TRL's token-mean NLL exactly, or the
-GEM loss (``spectrum_loss_type="gem"``, see :mod:`spectrum_tune.training.gem`).
+GEM loss (``spectrum_loss_type="gem"``, see :mod:`spectrum_tune.training.gem`); TRL's own
+single-target rows go through SFTTrainer's preparation and loss (:mod:`.dropin`). Chunked
+scoring lives in :mod:`.scoring`, the same-calls-on-every-rank rule in :mod:`.chunks`.
 """
 
 from __future__ import annotations
