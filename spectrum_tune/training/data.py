@@ -37,10 +37,12 @@ __all__ = [
     "group_completions",
     "incontext_messages",
     "load_multiref",
+    "multiref_dataset",
     "present_fields",
     "read_rows",
     "row_kind",
     "rows_to_dataset",
+    "source_rows",
     "validate_incontext_row",
     "validate_row",
 ]
@@ -369,33 +371,47 @@ def _normalise_rows(rows: Iterable[tuple[str, Any]]) -> list[dict[str, Any]]:
     return normalised + group_completions(plain)
 
 
+def source_rows(
+    source: str | Path | Sequence[str | Path] | Any, split: str = "train"
+) -> list[tuple[str, Any]]:
+    """``(where, row)`` for every row of ``source``, as read: nothing is validated yet.
+
+    ``source`` is a ``.jsonl``/``.json``/``.parquet`` path (or a list of them), a
+    ``datasets.Dataset``, or the name of a dataset on the Hub (``split`` picks the split);
+    ``where`` is the ``file:line`` (or dataset row) later error messages name.
+    """
+    from datasets import Dataset, load_dataset
+
+    if isinstance(source, Dataset):
+        return [(f"dataset row {i + 1}", row) for i, row in enumerate(source)]
+    paths = [source] if isinstance(source, str | Path) else list(source)
+    if all(Path(p).suffix.lower() in {".jsonl", ".json", ".parquet"} for p in paths):
+        return [pair for path in paths for pair in read_rows(path)]
+    if len(paths) == 1 and not Path(paths[0]).exists():
+        hub = load_dataset(str(paths[0]), split=split)
+        return [(f"{paths[0]}[{split}] row {i + 1}", row) for i, row in enumerate(hub)]
+    raise DataError(str(source), "expected .jsonl, .json or .parquet files or a Hub dataset")
+
+
 def load_multiref(
     source: str | Path | Sequence[str | Path] | Any,
     split: str = "train",
 ) -> Any:
     """Load multi-reference rows as a validated ``datasets.Dataset``.
 
-    ``source`` is a ``.jsonl``/``.json``/``.parquet`` path (or a list of them), a
-    ``datasets.Dataset``, or the name of a dataset on the Hub (``split`` picks the split).
-    Columns of the result: ``prompt``, ``references``, ``weights`` (normalised), ``source``
-    (the ``file:line`` each row came from, used in later error messages) and ``format``
-    (``multiref``, or ``incontext`` for rows given as ``{"description"?, "outputs": [...]}``).
+    ``source`` is what :func:`source_rows` reads. Columns of the result: ``prompt``,
+    ``references``, ``weights`` (normalised), ``source`` (the ``file:line`` each row came from,
+    used in later error messages) and ``format`` (``multiref``, or ``incontext`` for rows given
+    as ``{"description"?, "outputs": [...]}``).
     """
-    from datasets import Dataset, load_dataset
+    return multiref_dataset(source_rows(source, split), str(source))
 
-    if isinstance(source, Dataset):
-        rows = _normalise_rows((f"dataset row {i + 1}", row) for i, row in enumerate(source))
-    else:
-        paths = [source] if isinstance(source, str | Path) else list(source)
-        if all(Path(p).suffix.lower() in {".jsonl", ".json", ".parquet"} for p in paths):
-            rows = _normalise_rows(pair for path in paths for pair in read_rows(path))
-        elif len(paths) == 1 and not Path(paths[0]).exists():
-            hub = load_dataset(str(paths[0]), split=split)
-            rows = _normalise_rows((f"{paths[0]}[{split}] row {i + 1}", r) for i, r in enumerate(hub))
-        else:
-            raise DataError(str(source), "expected .jsonl, .json or .parquet files or a Hub dataset")
+
+def multiref_dataset(pairs: Iterable[tuple[str, Any]], name: str) -> Any:
+    """Validated ``datasets.Dataset`` of the ``(where, row)`` pairs (see :func:`load_multiref`)."""
+    rows = _normalise_rows(pairs)
     if not rows:
-        raise DataError(str(source), "no rows")
+        raise DataError(name, "no rows")
     first_is_text = isinstance(rows[0]["prompt"], str)
     odd = next((row for row in rows if isinstance(row["prompt"], str) != first_is_text), None)
     if odd is not None:  # name the first row of the other kind, and the row it disagrees with

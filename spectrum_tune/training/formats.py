@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
-from .data import DataError, present_fields, row_kind, validate_incontext_row, validate_row
+from .data import (
+    DataError,
+    multiref_dataset,
+    present_fields,
+    row_kind,
+    rows_to_dataset,
+    source_rows,
+    validate_incontext_row,
+    validate_row,
+)
 
-__all__ = ["split_rows"]
+__all__ = ["TrainingData", "load_training_dataset", "split_rows"]
 
 
 def _key(value: Any) -> str:
@@ -85,3 +94,37 @@ def split_rows(
                 single.append(index)
     grouped, ungrouped = _group_completions(completions)
     return spectrum + grouped, sorted(single + ungrouped)
+
+
+def _trl_only(row: Any, where: str, text_field: str) -> bool:
+    """A TRL row that ``load_multiref`` cannot read (text, messages, conversations, input_ids)."""
+    if row_kind(row, where, text_field) != "single":
+        return False
+    fields = present_fields(row)
+    return "completion" not in fields or "input_ids" in fields
+
+
+class TrainingData(NamedTuple):
+    """What :func:`load_training_dataset` read."""
+
+    dataset: Any  # what SpectrumTrainer takes as train_dataset
+    groups: Any  # the validated spectrum groups (rows with prompt, references, weights)
+    single_rows: int  # TRL single-target rows, left for SFTTrainer's preparation
+
+
+def load_training_dataset(source: Any, split: str = "train", text_field: str = "text") -> TrainingData:
+    """The train job's dataset from a data file, a list of them, a Dataset or a Hub dataset.
+
+    Spectrum and prompt/completion rows come back as :func:`~.data.load_multiref` gives them
+    (validated groups). A dataset that also holds TRL single-target rows (``text``, ``messages``,
+    ``conversations``, pre-tokenised ``input_ids``) is validated here, every row named by its
+    ``file:line``, and comes back as read, for ``SpectrumTrainer`` to prepare as SFTTrainer does.
+    """
+    pairs = source_rows(source, split)
+    if not pairs:
+        raise DataError(str(source), "no rows")
+    if not any(_trl_only(row, where, text_field) for where, row in pairs):
+        dataset = multiref_dataset(pairs, str(source))
+        return TrainingData(dataset, dataset, 0)
+    groups, single = split_rows(pairs, text_field)
+    return TrainingData(rows_to_dataset([present_fields(row) for _, row in pairs]), groups, len(single))

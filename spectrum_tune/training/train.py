@@ -77,7 +77,7 @@ def run_training(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
     wrote the run files."""
     from trl import get_peft_config
 
-    from .data import load_multiref
+    from .formats import load_training_dataset
     from .recipe import resolved_recipe
     from .trainer import SpectrumTrainer
 
@@ -87,10 +87,15 @@ def run_training(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
         raise SpectrumError("the recipe needs dataset_name (a data file or Hub dataset)")
     check_output_dir(config.output_dir, run_args.overwrite_output_dir, bool(config.resume_from_checkpoint))
 
-    train_dataset = load_multiref(_split_paths(run_args.dataset_name), split=run_args.dataset_train_split)
+    # Spectrum, prompt/completion and TRL's own single-target rows (text, messages, input_ids).
+    text_field = config.dataset_text_field
+    train_dataset = load_training_dataset(
+        _split_paths(run_args.dataset_name), run_args.dataset_train_split, text_field
+    ).dataset
     eval_dataset = None
     if run_args.eval_dataset_name:
-        eval_dataset = load_multiref(_split_paths(run_args.eval_dataset_name))
+        eval_source = _split_paths(run_args.eval_dataset_name)
+        eval_dataset = load_training_dataset(eval_source, "train", text_field).dataset
 
     model, tokenizer = load_recipe_model(model_args, config)
     # The model is built here, so TRL must not apply model_init_kwargs again; and the upload is
@@ -122,13 +127,18 @@ def run_training(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
     if main_process:
         write_text_atomic(output_dir / RECIPE_FILE, yaml.safe_dump(recipe, sort_keys=True))
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    refs = [len(ids) for ids in trainer.train_dataset["completion_ids"]]
+    prepared = trainer.train_dataset
+    # A TRL single-target row has no completion_ids (or empty ones, beside groups).
+    grouped = "completion_ids" in prepared.column_names
+    per_row = prepared["completion_ids"] if grouped else [[]] * len(prepared)
+    refs = [len(ids) for ids in per_row if ids]
     summary = {
         "model": model_args.model_name_or_path,
         "dataset": run_args.dataset_name,
         "groups": len(refs),
         "multi_reference_groups": sum(count > 1 for count in refs),
-        "mean_references": sum(refs) / len(refs),
+        "single_target_rows": len(per_row) - len(refs),
+        "mean_references": sum(refs) / len(refs) if refs else None,
         "global_steps": trainer.state.global_step,
         "train_loss": result.training_loss,
         "first_logged_loss": losses[0] if losses else None,

@@ -135,3 +135,41 @@ def test_every_shipped_recipe_parses():
         kind = next((name for name in parsers if name in recipe.stem.split("-")), None)
         run_args, config, model_args = parsers.get(kind, parse_train_args)(["--config", str(recipe)])
         assert model_args.model_name_or_path and run_args.dataset_name and config.output_dir, recipe
+
+
+def _jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+CHAT_ROWS = [
+    {"messages": [{"role": "user", "content": "Say hi."}, {"role": "assistant", "content": "hi"}]},
+    {"messages": [{"role": "user", "content": "Say yes."}, {"role": "assistant", "content": "yes"}]},
+]
+
+
+def test_train_and_validate_take_trl_rows_beside_groups(tmp_path, toy_dir, data_file, capsys):
+    mixed = _jsonl(tmp_path / "mixed.jsonl", [json.loads(line) for line in data_file.read_text().splitlines()]
+                   + CHAT_ROWS)
+    assert main(["validate", str(mixed)]) == 0
+    assert "ok: 3 groups, 6 references (2 multi-reference groups), 2 TRL single-target rows" in (
+        capsys.readouterr().out)
+    assert main(["train", "--config", str(_recipe(tmp_path, toy_dir, mixed, max_steps=1,
+                                                   per_device_train_batch_size=5))]) == 0
+    summary = json.loads((tmp_path / "run" / "training_summary.json").read_text())
+    assert (summary["groups"], summary["single_target_rows"]) == (3, 2)
+
+
+def test_train_takes_a_plain_text_dataset(tmp_path, toy_dir, capsys):
+    text = _jsonl(tmp_path / "text.jsonl", [{"text": "the cat sat"}, {"text": "a dog ran far"}])
+    assert main(["train", "--config", str(_recipe(tmp_path, toy_dir, text, max_steps=1))]) == 0
+    summary = json.loads((tmp_path / "run" / "training_summary.json").read_text())
+    assert (summary["groups"], summary["single_target_rows"], summary["mean_references"]) == (0, 2, None)
+
+
+def test_trl_rows_of_two_formats_name_the_line(tmp_path, toy_dir, capsys):
+    bad = _jsonl(tmp_path / "bad.jsonl", [*CHAT_ROWS, {"text": "plain"}])
+    err = _error(capsys, ["validate", str(bad)])
+    assert f"{bad}:3:" in err and "TRL reads one format per dataset" in err
+    err = _error(capsys, ["train", "--config", str(_recipe(tmp_path, toy_dir, bad))])
+    assert f"{bad}:3:" in err and not (tmp_path / "run").exists()
