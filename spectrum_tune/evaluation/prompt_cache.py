@@ -27,7 +27,7 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
-__all__ = ["encode_prompt", "expanded_cache", "notice_fallback"]
+__all__ = ["encode_prompt", "expanded_cache", "notice_fallback", "own_loop_blocker", "sample_rows"]
 
 logger = logging.getLogger(__name__)
 _NOTICED: set[str] = set()
@@ -109,3 +109,86 @@ def expanded_cache(cache: DynamicCache, rows: int) -> DynamicCache:
     fresh = copy.deepcopy(cache)
     fresh.batch_repeat_interleave(rows)
     return fresh
+
+
+# generation_config fields that make generate add a logits processor beyond temperature/top-p
+# (with the neutral sampling settings sample mode passes); any of them set -> generate decodes
+_PROCESSOR_FIELDS = {
+    "guidance_scale": (None, 1, 1.0),
+    "sequence_bias": (None,),
+    "bad_words_ids": (None,),
+    "forced_bos_token_id": (None,),
+    "forced_eos_token_id": (None,),
+    "remove_invalid_values": (None, False),
+    "exponential_decay_length_penalty": (None,),
+    "suppress_tokens": (None,),
+    "begin_suppress_tokens": (None,),
+    "top_h": (None,),
+    "watermarking_config": (None,),
+    "min_length": (None, 0),
+}
+
+
+def own_loop_blocker(model: Any) -> str | None:
+    """Why :func:`sample_rows` would not apply the processors ``generate`` would, or None."""
+    config = getattr(_base_model(model), "generation_config", None)
+    for name, neutral in _PROCESSOR_FIELDS.items():
+        if getattr(config, name, None) not in neutral:
+            return f"generation_config.{name} is set"
+    return None
+
+
+def sample_rows(
+    model: Any, cache: DynamicCache, input_ids: torch.Tensor, rows: int, *, max_new_tokens: int,
+    eos_ids: list[int], stop_criteria: Any, temperature: float, top_p: float,
+) -> list[list[int]]:
+    """``rows`` continuations of ``input_ids`` (``[1, P]``; ``cache`` holds all but its last token),
+    each up to and including its stop token, at most ``max_new_tokens`` tokens.
+
+    The loop ``generate`` runs, minus the rows that have ended: a finished row leaves the batch
+    (its cache rows are dropped), so a batch costs the tokens its samples have, not its longest
+    sample times its size. The draws stay ``generate``'s: its warpers (temperature, then top-p)
+    in float32, then one ``torch.multinomial`` per step over all ``rows`` rows, finished ones
+    holding a placeholder distribution, because the multinomial's random numbers depend only on
+    the shape it is given (each row's draw reads its own slice), so every live row gets the same
+    random numbers it gets from ``generate``.
+    """
+    from transformers.generation.logits_process import (
+        LogitsProcessorList,
+        TemperatureLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    warpers = LogitsProcessorList()
+    if temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(temperature))
+    if top_p < 1.0:
+        warpers.append(TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=1))
+    device = input_ids.device
+    cache = expanded_cache(cache, rows)
+    live = torch.arange(rows, device=device)  # which of the rows are still running
+    sequences = input_ids.expand(rows, -1)  # the live rows' ids so far (stop strings read them)
+    step_ids = input_ids[:, -1:].expand(rows, 1)
+    stops = torch.tensor(eos_ids, device=device)
+    generated: list[list[int]] = [[] for _ in range(rows)]
+    for _ in range(max_new_tokens):
+        logits = model(input_ids=step_ids, cache=cache, use_cache=True).logits[:, -1].float()
+        scores = warpers(sequences, logits)
+        probs = torch.zeros((rows, scores.size(-1)), device=device)
+        probs[:, 0] = 1.0  # the placeholder of finished rows; their draw is discarded
+        probs[live] = torch.softmax(scores, dim=-1)
+        tokens = torch.multinomial(probs, num_samples=1).squeeze(1)[live]
+        sequences = torch.cat([sequences, tokens[:, None]], dim=-1)
+        for row, token in zip(live.tolist(), tokens.tolist(), strict=True):
+            generated[row].append(token)
+        done = torch.isin(tokens, stops)
+        if stop_criteria is not None:
+            done |= stop_criteria(sequences, None)
+        if bool(done.all()):
+            break
+        if bool(done.any()):
+            keep = (~done).nonzero().squeeze(1)
+            cache.batch_select_indices(keep)
+            live, sequences, tokens = live[keep], sequences[keep], tokens[keep]
+        step_ids = tokens[:, None]
+    return generated

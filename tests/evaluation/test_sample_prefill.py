@@ -169,3 +169,28 @@ def test_unexpandable_caches_and_rope_switches_fall_back(model, tokenizer):
     phi_model = build_model(phi3, build_tokenizer(phi3)).eval()
     assert "longrope" in prompt_cache.encode_prompt(phi_model, torch.arange(3, 28)[None])[1]  # 25 tokens
     assert prompt_cache.encode_prompt(phi_model, torch.arange(3, 29)[None])[1] is None  # 26: both long
+
+
+def test_each_path_is_taken_and_processors_send_it_to_generate(tokenizer, monkeypatch):
+    from spectrum_tune.evaluation import sample
+
+    model = toy_model(tokenizer).eval()
+    taken = []
+    own, generate = sample.sample_rows, sample._generate
+    monkeypatch.setattr(sample, "sample_rows", lambda *a, **k: taken.append("own") or own(*a, **k))
+
+    def spy(*args, **kwargs):
+        taken.append("cache" if args[4] is not None else "copied")
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(sample, "_generate", spy)
+    kwargs = dict(seed=0, max_new_tokens=5, stop=(), batch_size=4)
+    generate_samples(model, tokenizer, CHAT, 6, **kwargs)
+    assert taken == ["own", "own"]
+    # a processor only generate applies (the checkpoint suppresses a token): generate decodes from the cache
+    suppressed = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    model.generation_config.suppress_tokens = [suppressed]
+    taken.clear()
+    old, new = _both(model, tokenizer, CHAT, 6, **kwargs)
+    assert taken == ["copied", "copied", "cache", "cache"] and new == old
+    assert all(s for s in new)  # the end-of-turn never drawn, so no sample ends before 5 tokens
