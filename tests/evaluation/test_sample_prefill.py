@@ -194,3 +194,33 @@ def test_each_path_is_taken_and_processors_send_it_to_generate(tokenizer, monkey
     old, new = _both(model, tokenizer, CHAT, 6, **kwargs)
     assert taken == ["copied", "copied", "cache", "cache"] and new == old
     assert all(s for s in new)  # the end-of-turn never drawn, so no sample ends before 5 tokens
+
+
+def test_eval_flag_selects_the_copied_prompt_path_with_the_same_results(tmp_path, monkeypatch):
+    import json
+
+    from spectrum_tune.cli import main
+    from spectrum_tune.evaluation import sample
+
+    from ..toy import save_toy
+
+    model_dir = save_toy(tmp_path / "toy")
+    (tmp_path / "colors.yaml").write_text("name: colors\nsplit: heldout\nmax_new_tokens: 4\nitems:\n"
+                                          '  - {prompt: "Name a color.", references: [red, blue]}\n')
+    flags = []
+    real = sample.generate_samples
+
+    def spy(*args, **kwargs):
+        flags.append(kwargs["prefill_once"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sample, "generate_samples", spy)
+    runs = {}
+    for name, extra in (("once", []), ("copied", ["--no_prefill_once"])):
+        argv = ["eval", "--model", str(model_dir), "--tasks", str(tmp_path / "colors.yaml"),
+                "--mode", "sample", "--samples", "12", "--keep_generations", "all", "--no_progress",
+                "--out", str(tmp_path / name), *extra]
+        assert main(argv) == 0
+        runs[name] = json.loads((tmp_path / name / "results.json").read_text())["tasks"]["colors"]
+    assert flags == [True, False]
+    assert runs["once"]["items"] == runs["copied"]["items"]  # same generations, counts and metrics
