@@ -1,7 +1,7 @@
 """Sample mode: the prompt encoded once (``prefill_once``, the default) vs copied per sample.
 
     python -m benchmarks.bench_sample [--model tiny|smollm2|PATH] [--tasks FILE...] [--items K]
-                                      [--samples 30 100] [--repeats 1] [--threads 1]
+                                      [--samples 30 100] [--max-new-tokens T] [--repeats 1] [--threads 1]
 
 Both paths run in this process on the same loaded model, over the same items (the first --items
 of the task files, default: all), with the task's max_new_tokens, stop strings and per-item
@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", default="all", choices=("heldout", "tuned", "all"))
     parser.add_argument("--items", type=int, help="only the first K items (over all tasks)")
     parser.add_argument("--samples", type=int, nargs="+", default=[30, 100], help="n per item")
+    parser.add_argument("--max-new-tokens", type=int,
+                        help="override every task's max_new_tokens (e.g. 4: a tuned model's short answers)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -63,11 +65,15 @@ def main(argv: list[str] | None = None) -> None:
     prompt_lengths = [len(_prompt_ids(item.prompt, tokenizer)) for _, _, item in jobs]
     print(f"# machine: {platform.machine()}, {args.threads} threads; model {args.model} (loaded in "
           f"{load_s:.0f} s); {len(jobs)} items of {args.tasks}; prompt tokens P mean "
-          f"{statistics.mean(prompt_lengths):.1f}; batch size {args.batch_size}")
+          f"{statistics.mean(prompt_lengths):.1f}; batch size {args.batch_size}"
+          + (f"; max_new_tokens {args.max_new_tokens}" if args.max_new_tokens else ""))
+
+    def limit(task) -> int:
+        return args.max_new_tokens or task.max_new_tokens
 
     def run(n: int, prefill_once: bool) -> list[list[str]]:
         return [
-            generate_samples(model, tokenizer, item.prompt, n, max_new_tokens=task.max_new_tokens,
+            generate_samples(model, tokenizer, item.prompt, n, max_new_tokens=limit(task),
                              stop=task.stop, batch_size=args.batch_size,
                              seed=item_seed(args.seed, task.name, index), prefill_once=prefill_once)
             for task, index, item in jobs
@@ -94,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         ideal = [
             (p + g) * n / (p + g * n)
             for p, row, (task, _, _) in zip(prompt_lengths, lengths, jobs, strict=True)
-            for g in [min(max(row) + 1, task.max_new_tokens)]
+            for g in [min(max(row) + 1, limit(task))]
         ]
         print(f"n={n:<4d} copied prompt {old:8.2f} s   encoded once {new:8.2f} s   ratio {old / new:5.2f}x   "
               f"identical draws: {'yes' if identical else 'NO'}   mean R {mean_r:.1f} tokens; "
