@@ -10,6 +10,7 @@ decoded without special tokens.
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from collections.abc import Callable, Sequence
@@ -42,6 +43,7 @@ from .metrics import (
     vendi_score,
     yield_count,
 )
+from .prompt_cache import encode_prompt, expanded_cache, notice_fallback, own_loop_blocker, sample_rows
 from .published import diverse_valid_metrics, published_text
 from .stops import decode_sample, stop_token_ids
 from .tasks import Item, Task
@@ -80,6 +82,40 @@ def _cut_text(text: str, stop: Sequence[str]) -> str:
     return text[: min(cuts)] if cuts else text
 
 
+@functools.lru_cache(maxsize=8)
+def _stop_criteria(tokenizer: Any, stop: tuple[str, ...]) -> Any:
+    """generate's stop-string test, built once per tokenizer and stops (it indexes the whole vocabulary)."""
+    from transformers.generation.stopping_criteria import StopStringCriteria
+
+    return StopStringCriteria(tokenizer, list(stop))
+
+
+def _generate(
+    model: Any, tokenizer: Any, input_ids: torch.Tensor, count: int, cache: Any, *, max_new_tokens: int,
+    eos_ids: list[int], stop: Sequence[str], temperature: float, top_p: float,
+) -> list[list[int]]:
+    """``count`` continuations from ``generate``: of the prompt copied per row (``cache`` None) or
+    of a copy of the prompt's cache repeated to ``count`` rows."""
+    if cache is None:
+        rows: dict[str, Any] = {"input_ids": input_ids, "num_return_sequences": count}
+    else:
+        # cache_implementation=None: a checkpoint default ("hybrid") may not sit beside a given cache
+        rows = {"input_ids": input_ids.expand(count, -1), "cache": expanded_cache(cache, count),
+                "cache_implementation": None}
+    output = model.generate(
+        **rows,
+        attention_mask=torch.ones_like(rows["input_ids"]),
+        max_new_tokens=max_new_tokens,
+        eos_token_id=eos_ids,
+        pad_token_id=tokenizer.pad_token_id,
+        # stop strings end a sequence early; the text is cut below either way
+        stop_strings=list(stop) or None,
+        tokenizer=tokenizer,
+        **{**NEUTRAL_SAMPLING, "temperature": temperature, "top_p": top_p},
+    )
+    return output[:, input_ids.size(1) :].tolist()
+
+
 @torch.no_grad()
 def generate_samples(
     model: Any,
@@ -94,11 +130,17 @@ def generate_samples(
     on_batch: Callable[[int], None] | None = None,
     temperature: float = 1.0,
     top_p: float = 1.0,
+    prefill_once: bool = True,
 ) -> list[str]:
     """``n`` sampled completions of ``prompt`` (chat prompts get the generation prompt).
 
-    Batches of ``num_return_sequences <= batch_size`` share one prompt. ``torch.manual_seed(seed)``
-    runs first, so the same seed, model and batch size give the same samples.
+    Batches of up to ``batch_size`` rows continue one prompt. ``torch.manual_seed(seed)`` runs
+    first, so the same seed, model and batch size give the same samples. ``prefill_once`` (the
+    default) encodes the prompt once and continues every batch from a copy of its cache, in
+    :func:`.prompt_cache.sample_rows` (finished rows leave the batch), or in ``generate`` where
+    the checkpoint's generation config adds logits processors; ``False`` lets
+    ``generate(num_return_sequences=...)`` copy the prompt per sample, the slower path it
+    replaces. All three draw the same tokens for the same seed.
     """
     prompt_ids = _prompt_ids(prompt, tokenizer)
     device = next(model.parameters()).device
@@ -106,25 +148,25 @@ def generate_samples(
     eos_ids = stop_token_ids(model, tokenizer, prompt)
     pad = tokenizer.pad_token_id
     stop_ids = {*eos_ids, pad} - {None}
+    cache, own_loop = None, False
+    if prefill_once and n > 1:  # one sample has nothing to share
+        cache, reason = encode_prompt(model, input_ids)
+        if reason is not None:
+            notice_fallback(reason)
+        own_loop = cache is not None and own_loop_blocker(model) is None
+    stop_criteria = _stop_criteria(tokenizer, tuple(stop)) if own_loop and stop else None
     torch.manual_seed(seed)
     samples: list[str] = []
     while len(samples) < n:
         count = min(batch_size, n - len(samples))
-        output = model.generate(
-            input_ids=input_ids,
-            attention_mask=torch.ones_like(input_ids),
-            max_new_tokens=max_new_tokens,
-            num_return_sequences=count,
-            eos_token_id=eos_ids,
-            pad_token_id=pad,
-            # stop strings end a sequence early; the text is cut below either way
-            stop_strings=list(stop) or None,
-            tokenizer=tokenizer,
-            **{**NEUTRAL_SAMPLING, "temperature": temperature, "top_p": top_p},
-        )
-        for row in output[:, len(prompt_ids) :].tolist():
-            text = decode_sample(tokenizer, row, stop_ids)
-            samples.append(_cut_text(text, stop))
+        if own_loop:
+            rows = sample_rows(model, cache, input_ids, count, max_new_tokens=max_new_tokens, eos_ids=eos_ids,
+                               stop_criteria=stop_criteria, temperature=temperature, top_p=top_p)
+        else:
+            rows = _generate(model, tokenizer, input_ids, count, cache, max_new_tokens=max_new_tokens,
+                             eos_ids=eos_ids, stop=stop, temperature=temperature, top_p=top_p)
+        for row in rows:
+            samples.append(_cut_text(decode_sample(tokenizer, row, stop_ids), stop))
         if on_batch is not None:
             on_batch(count)
     return samples
@@ -268,9 +310,11 @@ def sample_task(
     judges: dict[str, Any] | None = None,
     temperature: float = 1.0,
     top_p: float = 1.0,
+    prefill_once: bool = True,
 ) -> list[dict[str, Any]]:
     """Per-item sample records: metrics, answer counts and the first ``keep_generations`` raw
-    generations (``None``: all of them); ``published`` as in :func:`sample_metrics` (or the task's own)."""
+    generations (``None``: all of them); ``published`` as in :func:`sample_metrics` (or the task's own);
+    ``prefill_once`` as in :func:`generate_samples`."""
     from tqdm.auto import tqdm
 
     n = samples or task.samples
@@ -290,6 +334,7 @@ def sample_task(
                 on_batch=bar.update,
                 temperature=temperature,
                 top_p=top_p,
+                prefill_once=prefill_once,
             )
             records.append(
                 {
