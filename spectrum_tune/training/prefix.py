@@ -9,19 +9,30 @@ while the prompt's cost is paid once instead of K times: the ideal speed-up is
 
 It is exact only where a prompt's cache is a plain key/value tensor per layer that the
 continuation reads unchanged. :func:`prefix_sharing_blocker` says, before any model call, why it
-cannot hold for a model and batch (recurrent/hybrid layers, activation checkpointing however it
-was switched on, PEFT prompt learning, a sliding window shorter than the prompt, longrope scaling
-that would differ between prompt and continuation); :func:`encode_prompts` then checks the cache
-it got (one entry per layer, the prompt's width). Either way the caller falls back to full
-sequences with a one-line notice (:func:`notice_fallback`), never a silent difference.
+cannot hold for a model and batch (recurrent/hybrid layers, PEFT prompt learning, a sliding window
+shorter than the prompt, longrope scaling that would differ between prompt and continuation);
+:func:`encode_prompts` then checks the cache it got (one entry per layer, the prompt's width).
+Either way the caller falls back to full sequences with a one-line notice
+(:func:`notice_fallback`), never a silent difference.
+
+Activation checkpointing (TRL's default ``gradient_checkpointing=True``) works per layer and
+drops the cache inside a checkpointed layer, so it cannot be combined with a cache as it is.
+Where a model checkpoints its layers (:func:`layer_checkpointing`), the checkpoint moves up one
+level instead: the prompt encode and every continuation chunk each run as one non-reentrant
+checkpoint with the layers' own checkpointing paused inside (:func:`layer_checkpointing_paused`).
+A step then keeps only the prompts' keys/values and each call's inputs, recomputes one call at a
+time in backward, and the gradients are the same as without checkpointing.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
+from torch.utils.checkpoint import checkpoint
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
@@ -31,6 +42,8 @@ __all__ = [
     "continuation_inputs",
     "encode_prompts",
     "expand_cache",
+    "layer_checkpointing",
+    "layer_checkpointing_paused",
     "notice_fallback",
     "prefix_sharing_blocker",
 ]
@@ -50,12 +63,33 @@ def notice_fallback(reason: str) -> None:
         logger.warning("spectrum-tune: prefix sharing off (%s); scoring full sequences instead", reason)
 
 
-def _checkpointing(model: torch.nn.Module) -> bool:
-    # transformers drops the cache inside checkpointed layers (training mode, grad on), whether
-    # checkpointing came from the config, model.gradient_checkpointing_enable() or k-bit preparation.
+def layer_checkpointing(model: torch.nn.Module) -> bool:
+    """Whether a forward of ``model`` now would checkpoint its layers (and so drop a cache).
+
+    transformers checkpoints a layer in training mode with grad on, whether checkpointing came
+    from the config, ``model.gradient_checkpointing_enable()`` or k-bit preparation.
+    """
     if not (model.training and torch.is_grad_enabled()):
         return False
     return any(getattr(module, "gradient_checkpointing", False) is True for module in model.modules())
+
+
+@contextmanager
+def layer_checkpointing_paused(model: torch.nn.Module) -> Iterator[None]:
+    """The model's per-layer checkpointing off inside, restored on exit (whatever set it).
+
+    Used inside a call that is checkpointed as a whole, so that its layers keep the cache; the
+    recompute in backward runs the same function and so pauses it again.
+    """
+    switched = [module for module in model.modules()
+                if getattr(module, "gradient_checkpointing", False) is True]
+    for module in switched:
+        module.gradient_checkpointing = False
+    try:
+        yield
+    finally:
+        for module in switched:
+            module.gradient_checkpointing = True
 
 
 def _rope_parameters(config: Any) -> dict[str, Any]:
@@ -76,8 +110,6 @@ def prefix_sharing_blocker(
     peft_config = getattr(model, "active_peft_config", None)
     if peft_config is not None and getattr(peft_config, "is_prompt_learning", False):
         return "PEFT prompt learning adds virtual tokens to every forward"
-    if _checkpointing(model):
-        return "the model uses activation checkpointing, which drops the cache"
     config = model.config.get_text_config()
     layers = DynamicCache(config=config).layers
     if any(type(layer) not in (DynamicLayer, DynamicSlidingWindowLayer) for layer in layers):
@@ -139,12 +171,7 @@ def collate_prefix(
     }
 
 
-def encode_prompts(model: Any, prefix_ids: torch.Tensor, prefix_mask: torch.Tensor) -> list[tuple]:
-    """Forward the prompts once; return each layer's (keys, values), still attached to the graph.
-
-    Raises :class:`PrefixCacheError` unless the cache holds one key/value entry of the prompts'
-    width per layer (anything else would make the continuations read a different prompt).
-    """
+def _prompt_cache(model: Any, prefix_ids: torch.Tensor, prefix_mask: torch.Tensor) -> list[tuple]:
     cache = DynamicCache()
     positions = (prefix_mask.cumsum(-1) - 1).clamp(min=0)
     # logits_to_keep=1: only the cache is wanted, not a [G, P, V] logits tensor.
@@ -152,7 +179,30 @@ def encode_prompts(model: Any, prefix_ids: torch.Tensor, prefix_mask: torch.Tens
         input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=positions,
         cache=cache, use_cache=True, logits_to_keep=1,
     )
-    layers = [(getattr(layer, "keys", None), getattr(layer, "values", None)) for layer in cache.layers]
+    return [(getattr(layer, "keys", None), getattr(layer, "values", None)) for layer in cache.layers]
+
+
+def _paused_prompt_cache(model: Any, prefix_ids: torch.Tensor, prefix_mask: torch.Tensor) -> list[tuple]:
+    with layer_checkpointing_paused(model):
+        return _prompt_cache(model, prefix_ids, prefix_mask)
+
+
+def encode_prompts(
+    model: Any, prefix_ids: torch.Tensor, prefix_mask: torch.Tensor, *, checkpointed: bool = False
+) -> list[tuple]:
+    """Forward the prompts once; return each layer's (keys, values), still attached to the graph.
+
+    ``checkpointed``: the model checkpoints its layers (:func:`layer_checkpointing`), so the
+    encode runs as one non-reentrant checkpoint with that paused inside: only the keys/values
+    are kept, the prompt's activations are recomputed in backward.
+
+    Raises :class:`PrefixCacheError` unless the cache holds one key/value entry of the prompts'
+    width per layer (anything else would make the continuations read a different prompt).
+    """
+    if checkpointed:
+        layers = checkpoint(_paused_prompt_cache, model, prefix_ids, prefix_mask, use_reentrant=False)
+    else:
+        layers = _prompt_cache(model, prefix_ids, prefix_mask)
     base = getattr(model, "module", model)  # DDP wraps the model; PEFT models keep the config
     expected = base.config.get_text_config().num_hidden_layers
     width = prefix_ids.size(1)

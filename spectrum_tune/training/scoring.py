@@ -12,7 +12,7 @@ from torch.utils.checkpoint import checkpoint
 from .chunks import chunk_count
 from .gem import chunked_gem_loss
 from .losses import sequence_logps
-from .prefix import continuation_inputs
+from .prefix import continuation_inputs, layer_checkpointing_paused
 
 __all__ = [
     "check_plain_lm_head",
@@ -20,6 +20,7 @@ __all__ = [
     "run_chunks",
     "score_chunk",
     "score_continuations",
+    "score_continuations_paused",
     "score_full_sequences",
     "select_groups",
 ]
@@ -52,6 +53,13 @@ def score_continuations(model, layers, prefix_mask, group_index, ids, mask, labe
         # auxiliary loss on either path
         inputs["output_router_logits"] = False
     return score_chunk(model, **inputs)
+
+
+def score_continuations_paused(model, layers, prefix_mask, group_index, ids, mask, labels) -> tuple:
+    """:func:`score_continuations` with the model's per-layer checkpointing paused, so its layers
+    read the prompt cache; for a call that is checkpointed as a whole (see :mod:`.prefix`)."""
+    with layer_checkpointing_paused(model):
+        return score_continuations(model, layers, prefix_mask, group_index, ids, mask, labels)
 
 
 def select_groups(inputs: dict[str, Any], keep: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -104,7 +112,7 @@ def gem_chunk(model, backbone, head, beta, h, input_ids, attention_mask, labels)
 
 def run_chunks(
     score: Any, shared: tuple, tensors: list[torch.Tensor], size: int,
-    calls: int | None = None, empty: list[torch.Tensor] | None = None,
+    calls: int | None = None, empty: list[torch.Tensor] | None = None, checkpoint_all: bool = False,
 ) -> tuple[list[tuple], torch.Tensor]:
     """``score(*shared, *chunk)`` on consecutive chunks of ``size`` rows of ``tensors``.
 
@@ -114,12 +122,13 @@ def run_chunks(
     empty chunks' graphs (add it to the loss, so their backward runs too). With more than one call
     and grad enabled, every chunk runs under non-reentrant activation checkpointing: the forward
     keeps no activations and backward recomputes one chunk at a time with its exact upstream
-    gradient (the two-pass algorithm), so memory does not grow with rows.
+    gradient (the two-pass algorithm), so memory does not grow with rows. ``checkpoint_all``
+    checkpoints a single chunk too (it stands in for the model's own activation checkpointing).
     """
     total = tensors[0].size(0)
     real = chunk_count(total, size)
     calls = real if calls is None else calls
-    two_pass = calls > 1 and torch.is_grad_enabled()
+    two_pass = (calls > 1 or checkpoint_all) and torch.is_grad_enabled()
 
     def run(function: Any, *args: Any) -> tuple:
         return checkpoint(function, *args, use_reentrant=False) if two_pass else function(*args)

@@ -1,4 +1,5 @@
-"""Prefix sharing is exact or off: checkpointing, prompt tuning and sliding windows fall back.
+"""Prefix sharing is exact or off: prompt tuning and sliding windows fall back; with activation
+checkpointing it shares, checkpointing whole calls instead of layers, with the same gradients.
 
 Each case used to run the continuations without (or with a different) prompt and give log-probs
 off by up to 0.5 nats behind a warning; now the trainer notices before any model call, scores
@@ -73,15 +74,36 @@ def _assert_same(results):
         torch.testing.assert_close(shared, full, rtol=1e-5, atol=1e-7)
 
 
-def test_checkpointing_switched_on_on_the_model_falls_back(tokenizer, tmp_path, caplog):
+@pytest.mark.parametrize(("reentrant", "chunk"), [(False, 64), (True, 2)])
+def test_checkpointing_shares_with_the_full_sequence_gradient(tokenizer, tmp_path, caplog, reentrant, chunk):
+    """Layer checkpointing on (non-reentrant as TRL's default, reentrant as k-bit preparation; one
+    chunk and several): prefix sharing stays on, checkpoints whole calls (every layer runs twice:
+    forward and recompute) and gives the full sequences' loss and gradients."""
     model = toy_model(tokenizer)
-    trainer = _trainer(model, tokenizer, tmp_path)
+    trainer = SpectrumTrainer(
+        model, args=spectrum_config(tmp_path, max_steps=1, spectrum_chunk_size=chunk),
+        processing_class=tokenizer, train_dataset=Dataset.from_list(ROWS),
+    )
     # after the trainer is built (as a k-bit preparation step or a user would): the config's
     # gradient_checkpointing=False does not know about it
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": reentrant})
+    layer = model.model.layers[0]
+    calls = []
+    record = lambda module, _args, _out: calls.append(module.gradient_checkpointing)  # noqa: E731
+    handle = layer.register_forward_hook(record)
+    try:
+        batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(ROWS))])
+        model.train()
+        trainer.compute_loss(model, batch).backward()
+    finally:
+        handle.remove()
+    # prompt encode + each continuation chunk, each once forward and once recomputed, paused inside
+    chunks = -(-batch["cont_ids"].size(0) // chunk)
+    assert calls == [False] * (2 * (1 + chunks))
+    assert all(module.gradient_checkpointing for module in model.model.layers)  # restored after the step
     results, notices = _shared_and_full(trainer, caplog)
     _assert_same(results)
-    assert len(notices) == 1 and "checkpointing" in notices[0]
+    assert not notices
 
 
 def test_prompt_tuning_falls_back(tokenizer, tmp_path, caplog):
