@@ -99,9 +99,10 @@ def epoch_worker(config: dict) -> dict:
     arm = config["arm"]
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     # TRL's defaults but one epoch (TRL: 3), no saving, reporting or progress bar
+    trl_values = dict(max_length=1024, learning_rate=2e-5)  # what build_trainer sets otherwise
     trainer, _ = build_trainer(arm, model, tokenizer, groups, bf16=bf16, groups_per_batch=config["batch"],
-                               gradient_checkpointing=config["checkpointing"], max_length=1024,
-                               learning_rate=2e-5, num_train_epochs=1, disable_tqdm=True, logging_strategy="no")
+                               gradient_checkpointing=config["checkpointing"], num_train_epochs=1,
+                               disable_tqdm=True, logging_strategy="no", **trl_values)
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
