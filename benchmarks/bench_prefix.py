@@ -9,6 +9,7 @@ summary line with the speed-ups. Ideal speed-up: (P + R)·K / (P + R·K).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 
 import torch
@@ -42,28 +43,33 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
+    from datasets import Dataset
+    from transformers import AutoTokenizer
     from transformers.trainer_utils import set_seed
-    from trl.trainer.utils import add_fused_lm_head
 
+    from spectrum_tune import SpectrumConfig
     from spectrum_tune.training.losses import spectrum_loss_per_group
     from spectrum_tune.training.trainer import SpectrumTrainer
+    from spectrum_tune.world import tiny_model_path
 
     set_seed(0)
     model = random_llama(args.vocab, args.hidden, args.layers)
-    add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))
-    model.train()
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    print(f"# machine: {platform.processor() or platform.machine()}, {args.threads} threads; "
-          f"model {params:.1f}M params; K={args.k}, {args.groups} groups, R={args.output_tokens}")
-
-    class _Args:  # the few config fields _sequence_logps reads
-        spectrum_chunk_size = 10_000
-
-    holder = type("Holder", (), {"args": _Args()})()
+    print(f"# machine: {platform.processor() or platform.machine()}, {args.threads} threads, "
+          f"load {os.getloadavg()[0]:.1f}; model {params:.1f}M params; K={args.k}, {args.groups} groups, "
+          f"R={args.output_tokens}")
+    # A real trainer (its fused LM head, chunking and prefix checks); one chunk holds every sequence.
+    config = SpectrumConfig(output_dir="/tmp/bench-prefix", report_to=[], save_strategy="no",
+                            gradient_checkpointing=False, spectrum_chunk_size=10_000)
+    rows = make_groups(4, args.output_tokens, args.k, 1, args.vocab)
+    trainer = SpectrumTrainer(model, args=config, train_dataset=Dataset.from_list(rows),
+                              processing_class=AutoTokenizer.from_pretrained(tiny_model_path()))
+    model = trainer.model
+    model.train()
 
     def step(batch, train: bool) -> None:
         with torch.set_grad_enabled(train):
-            logps, _, _ = SpectrumTrainer._sequence_logps(holder, model, batch)
+            logps, _, _ = trainer._sequence_logps(model, batch)
             if train:
                 grid = logps.view(args.groups, args.k)
                 spectrum_loss_per_group(grid, batch["weights"], batch["ref_mask"]).loss.sum().backward()

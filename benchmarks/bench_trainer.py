@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 
 MODELS = {"tiny": None, "50m": {"hidden": 768, "layers": 8}, "256x4": {"hidden": 256, "layers": 4}}
@@ -175,7 +176,9 @@ def main() -> None:
         print(json.dumps(epoch_worker(config) if config.get("epoch") else worker(config)))
         return
     base = dict(model=args.model, threads=args.threads, repeats=args.repeats, chunk=64)
-    print(f"# machine: {platform.machine()}, {args.threads} threads, model {args.model}")
+    model = "256x4" if args.trl_defaults else args.model
+    print(f"# machine: {platform.machine()}, {args.threads} threads, model {model}, "
+          f"load {os.getloadavg()[0]:.1f}")
     if args.trl_defaults:
         trl_defaults(base, args.rounds)
         return
