@@ -38,12 +38,15 @@ from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 __all__ = [
     "PrefixCacheError",
+    "SharedPromptLayer",
     "collate_prefix",
     "continuation_inputs",
     "encode_prompts",
+    "encode_whole_prompts",
     "expand_cache",
     "layer_checkpointing",
     "layer_checkpointing_paused",
+    "next_token_logps",
     "notice_fallback",
     "prefix_sharing_blocker",
 ]
@@ -171,20 +174,39 @@ def collate_prefix(
     }
 
 
-def _prompt_cache(model: Any, prefix_ids: torch.Tensor, prefix_mask: torch.Tensor) -> list[tuple]:
+def _prompt_cache(model: Any, ids: torch.Tensor, mask: torch.Tensor, next_logps: bool = False):
     cache = DynamicCache()
-    positions = (prefix_mask.cumsum(-1) - 1).clamp(min=0)
-    # logits_to_keep=1: only the cache is wanted, not a [G, P, V] logits tensor.
-    model(
-        input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=positions,
-        cache=cache, use_cache=True, logits_to_keep=1,
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    # logits_to_keep=1: only the cache (and the last position's logits) is wanted, not [G, P, V].
+    outputs = model(
+        input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
+        logits_to_keep=1,
     )
-    return [(getattr(layer, "keys", None), getattr(layer, "values", None)) for layer in cache.layers]
+    layers = [(getattr(layer, "keys", None), getattr(layer, "values", None)) for layer in cache.layers]
+    if not next_logps:
+        return layers
+    return layers, outputs.logits[:, -1].float().log_softmax(dim=-1)
 
 
-def _paused_prompt_cache(model: Any, prefix_ids: torch.Tensor, prefix_mask: torch.Tensor) -> list[tuple]:
+def _paused_prompt_cache(model: Any, ids: torch.Tensor, mask: torch.Tensor, next_logps: bool = False):
     with layer_checkpointing_paused(model):
-        return _prompt_cache(model, prefix_ids, prefix_mask)
+        return _prompt_cache(model, ids, mask, next_logps)
+
+
+def _encode(model: Any, ids: torch.Tensor, mask: torch.Tensor, checkpointed: bool, next_logps: bool):
+    if checkpointed:
+        return checkpoint(_paused_prompt_cache, model, ids, mask, next_logps, use_reentrant=False)
+    return _prompt_cache(model, ids, mask, next_logps)
+
+
+def _check_cache(model: Any, layers: list[tuple], width: int) -> None:
+    base = getattr(model, "module", model)  # DDP wraps the model; PEFT models keep the config
+    expected = base.config.get_text_config().num_hidden_layers
+    if len(layers) != expected or any(
+        keys is None or values is None or keys.size(-2) != width or values.size(-2) != width
+        for keys, values in layers
+    ):
+        raise PrefixCacheError(f"the prompt cache is not {expected} key/value entries of width {width}")
 
 
 def encode_prompts(
@@ -199,35 +221,105 @@ def encode_prompts(
     Raises :class:`PrefixCacheError` unless the cache holds one key/value entry of the prompts'
     width per layer (anything else would make the continuations read a different prompt).
     """
-    if checkpointed:
-        layers = checkpoint(_paused_prompt_cache, model, prefix_ids, prefix_mask, use_reentrant=False)
-    else:
-        layers = _prompt_cache(model, prefix_ids, prefix_mask)
-    base = getattr(model, "module", model)  # DDP wraps the model; PEFT models keep the config
-    expected = base.config.get_text_config().num_hidden_layers
-    width = prefix_ids.size(1)
-    if len(layers) != expected or any(
-        keys is None or values is None or keys.size(-2) != width or values.size(-2) != width
-        for keys, values in layers
-    ):
-        raise PrefixCacheError(f"the prompt cache is not {expected} key/value entries of width {width}")
+    layers = _encode(model, prefix_ids, prefix_mask, checkpointed, next_logps=False)
+    _check_cache(model, layers, prefix_ids.size(1))
     return layers
+
+
+def encode_whole_prompts(
+    model: Any, prefix_ids: torch.Tensor, prefix_mask: torch.Tensor, cont_ids: torch.Tensor,
+    group_index: torch.Tensor, *, checkpointed: bool = False,
+) -> tuple[list[tuple], torch.Tensor, torch.Tensor]:
+    """:func:`encode_prompts` on the whole prompts (the collated prefix plus each group's last
+    prompt token, column 0 of its continuations): ``(layers, prompt_mask [G, P], next_logps [G, V])``.
+
+    ``next_logps`` is the log-softmax of the prompt's last position, i.e. the distribution of the
+    first completion token, so the continuations need not run the last prompt token once per
+    reference (see :func:`next_token_logps`): K fewer positions per group.
+    """
+    last = cont_ids.new_zeros(prefix_ids.size(0)).scatter(0, group_index, cont_ids[:, 0])
+    ids = torch.cat([prefix_ids, last[:, None]], dim=-1)
+    mask = torch.cat([prefix_mask, prefix_mask.new_ones(prefix_mask.size(0), 1)], dim=-1)
+    layers, next_logps = _encode(model, ids, mask, checkpointed, next_logps=True)
+    _check_cache(model, layers, ids.size(1))
+    return layers, mask, next_logps
+
+
+def next_token_logps(next_logps: torch.Tensor, group_index: torch.Tensor, labels: torch.Tensor):
+    """``(log-probs [N], entropy sum, top-1 hits)`` of each sequence's first completion token
+    ``labels`` ``[N]`` (-100: not scored) under its group's prompt distribution ``next_logps``."""
+    scored = labels != -100
+    targets = labels.clamp(min=0)
+    logps = torch.where(scored, next_logps[group_index, targets], 0.0)
+    with torch.no_grad():
+        entropy = -(next_logps.exp() * next_logps).sum(-1)[group_index]
+        top1 = next_logps.argmax(-1)[group_index] == targets
+        stats = (torch.where(scored, entropy, 0.0).sum(), (top1 & scored).float().sum())
+    return logps, *stats
+
+
+def _broadcast_plan(group_index: torch.Tensor) -> tuple[int, int, int] | None:
+    """``(first group, groups, rows per group)`` where the rows are consecutive groups with equal
+    row counts (the usual batch), else None."""
+    groups, counts = torch.unique_consecutive(group_index, return_counts=True)
+    k = int(counts[0])
+    if bool((groups[1:] - groups[:-1] == 1).all()) and bool((counts == k).all()):
+        return int(groups[0]), len(groups), k
+    return None
+
+
+def _per_sequence(prompt: torch.Tensor, new: torch.Tensor, group_index: torch.Tensor, plan) -> torch.Tensor:
+    """``[N, h, P + R, d]``: each sequence's group prompt states ``prompt[group_index]`` then its own.
+
+    One copy. With a :func:`_broadcast_plan` the prompt is broadcast over each group's rows, whose
+    backward is a sum; otherwise it is gathered per row (``index_select``, whose backward scatters).
+    """
+    if plan is None:
+        return torch.cat([prompt.index_select(0, group_index), new], dim=-2)
+    first, groups, k = plan
+    block = prompt[first : first + groups].unsqueeze(1).expand(-1, k, -1, -1, -1)
+    joined = torch.cat([block, new.view(groups, k, *new.shape[1:])], dim=-2)
+    return joined.view(len(group_index), *joined.shape[2:])
+
+
+class SharedPromptLayer(DynamicLayer):
+    """A layer's cache for continuations of shared prompts: each group's prompt keys/values once.
+
+    The length seen before the update (for masks and positions) is the prompt's; the continuation's
+    update returns every sequence's prompt states followed by its own, built in one copy
+    (:func:`_per_sequence`) instead of expanding the cache first and concatenating after.
+    """
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, group_index: torch.Tensor, plan=None):
+        super().__init__()
+        self.keys, self.values, self.device, self.is_initialized = keys, values, keys.device, True
+        self.group_index, self.plan = group_index, plan
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
+        self.keys = _per_sequence(self.keys, key_states, self.group_index, self.plan)
+        self.values = _per_sequence(self.values, value_states, self.group_index, self.plan)
+        return self.keys, self.values
 
 
 def expand_cache(layers: list[tuple], group_index: torch.Tensor) -> DynamicCache:
     """A fresh cache holding, for each sequence, its group's prompt keys and values."""
-    cache = DynamicCache()
-    for layer, (keys, values) in enumerate(layers):
-        cache.update(keys.index_select(0, group_index), values.index_select(0, group_index), layer)
+    cache, plan = DynamicCache(), _broadcast_plan(group_index)
+    cache.layers = [SharedPromptLayer(keys, values, group_index, plan) for keys, values in layers]
     return cache
 
 
 def continuation_inputs(
     layers: list[tuple], prefix_mask: torch.Tensor, group_index: torch.Tensor,
-    cont_ids: torch.Tensor, cont_mask: torch.Tensor, cont_labels: torch.Tensor,
+    cont_ids: torch.Tensor, cont_mask: torch.Tensor, cont_labels: torch.Tensor, min_width: int = 1,
 ) -> dict[str, Any]:
-    """Model inputs for a chunk of continuations on top of their groups' prompt caches."""
-    width = int(cont_mask.sum(-1).max())
+    """Model inputs for a chunk of continuations on top of their groups' prompt caches, at least
+    ``min_width`` columns wide (padding: mask 0, no label)."""
+    if cont_ids.size(1) < min_width:
+        pad = min_width - cont_ids.size(1)
+        cont_ids = torch.nn.functional.pad(cont_ids, (0, pad))
+        cont_mask = torch.nn.functional.pad(cont_mask, (0, pad))
+        cont_labels = torch.nn.functional.pad(cont_labels, (0, pad), value=-100)
+    width = max(int(cont_mask.sum(-1).max()), min_width)
     cont_ids, cont_mask, cont_labels = cont_ids[:, :width], cont_mask[:, :width], cont_labels[:, :width]
     prompt_mask = prefix_mask.index_select(0, group_index)
     start = prompt_mask.sum(-1, keepdim=True)

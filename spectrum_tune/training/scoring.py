@@ -12,15 +12,16 @@ from torch.utils.checkpoint import checkpoint
 from .chunks import chunk_count
 from .gem import chunked_gem_loss
 from .losses import sequence_logps
-from .prefix import continuation_inputs, layer_checkpointing_paused
+from .prefix import continuation_inputs, layer_checkpointing_paused, next_token_logps
 
 __all__ = [
     "check_plain_lm_head",
     "gem_chunk",
+    "paused",
     "run_chunks",
+    "score_after_prompts",
     "score_chunk",
     "score_continuations",
-    "score_continuations_paused",
     "score_full_sequences",
     "select_groups",
 ]
@@ -43,9 +44,9 @@ def score_full_sequences(model, input_ids, attention_mask, labels) -> tuple[torc
     )
 
 
-def score_continuations(model, layers, prefix_mask, group_index, ids, mask, labels) -> tuple:
+def score_continuations(model, layers, prefix_mask, group_index, ids, mask, labels, min_width=1) -> tuple:
     # Builds the expanded cache inside, so a two-pass recompute starts from the prompt's tensors.
-    inputs = continuation_inputs(layers, prefix_mask, group_index, ids, mask, labels)
+    inputs = continuation_inputs(layers, prefix_mask, group_index, ids, mask, labels, min_width)
     config = getattr(getattr(model, "module", model), "config", None)
     if getattr(config, "output_router_logits", False):
         # MoE: TRL's fused head would weigh the continuation's router logits with the full
@@ -55,11 +56,27 @@ def score_continuations(model, layers, prefix_mask, group_index, ids, mask, labe
     return score_chunk(model, **inputs)
 
 
-def score_continuations_paused(model, layers, prefix_mask, group_index, ids, mask, labels) -> tuple:
-    """:func:`score_continuations` with the model's per-layer checkpointing paused, so its layers
-    read the prompt cache; for a call that is checkpointed as a whole (see :mod:`.prefix`)."""
-    with layer_checkpointing_paused(model):
-        return score_continuations(model, layers, prefix_mask, group_index, ids, mask, labels)
+def score_after_prompts(model, layers, prompt_mask, next_logps, group_index, ids, mask, labels) -> tuple:
+    """:func:`score_continuations` after whole prompts (:func:`.prefix.encode_whole_prompts`).
+
+    Takes the collated continuation columns (the last prompt token first); the model runs from the
+    first completion token on, whose own log-prob is read off the prompt's last position.
+    """
+    first = next_token_logps(next_logps, group_index, labels[:, 1])
+    rest = score_continuations(model, layers, prompt_mask, group_index, ids[:, 1:], mask[:, 1:],
+                               labels[:, 1:], min_width=2)  # >= 2: the head scores positions 1..
+    return tuple(a + b for a, b in zip(rest, first, strict=True))
+
+
+def paused(score: Any) -> Any:
+    """``score`` with the model's per-layer checkpointing paused, so its layers read the prompt
+    cache; for a call that is checkpointed as a whole (see :mod:`.prefix`)."""
+
+    def run(model, *args):
+        with layer_checkpointing_paused(model):
+            return score(model, *args)
+
+    return run
 
 
 def select_groups(inputs: dict[str, Any], keep: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -51,7 +51,7 @@ from .formats import split_rows
 from .losses import spectrum_loss_per_group
 from .prefix import (
     PrefixCacheError,
-    encode_prompts,
+    encode_whole_prompts,
     layer_checkpointing,
     notice_fallback,
     prefix_sharing_blocker,
@@ -59,9 +59,9 @@ from .prefix import (
 from .scoring import (
     check_plain_lm_head,
     gem_chunk,
+    paused,
     run_chunks,
-    score_continuations,
-    score_continuations_paused,
+    score_after_prompts,
     score_full_sequences,
     select_groups,
 )
@@ -283,15 +283,16 @@ class SpectrumTrainer(SFTTrainer):
             share = False
         elif share:
             try:
-                layers = encode_prompts(model, inputs["prefix_ids"], inputs["prefix_mask"],
-                                        checkpointed=checkpointed)
+                prompts = encode_whole_prompts(model, inputs["prefix_ids"], inputs["prefix_mask"],
+                                               inputs["cont_ids"], inputs["group_index"],
+                                               checkpointed=checkpointed)
             except PrefixCacheError as error:  # a case the checks above missed: stay exact
                 notice_fallback(str(error))
                 share = False
         if share:
-            score = score_continuations_paused if checkpointed else score_continuations
+            score = paused(score_after_prompts) if checkpointed else score_after_prompts
             keys = ("group_index", "cont_ids", "cont_mask", "cont_labels")
-            shared = (model, layers, inputs["prefix_mask"])
+            shared = (model, *prompts)
         else:
             score, keys = score_full_sequences, ("input_ids", "attention_mask", "labels")
             shared = (model,)

@@ -139,3 +139,35 @@ def test_a_sliding_window_shorter_than_the_sequences_blocks_sharing():
     model = MistralForCausalLM(config)
     assert prefix_sharing_blocker(model, 16) is None
     assert "sliding window" in prefix_sharing_blocker(model, 17)
+
+
+def test_shared_layout_edge_cases_give_the_full_sequence_gradient(tokenizer, tmp_path, caplog):
+    """Tokenised groups of different K (the per-row gather, not the broadcast), one of only
+    one-token completions (a continuation of one column, padded to two), one whose first
+    completion token carries no loss (its log-prob would come from the prompt's last position),
+    prompts of different lengths: shared equals full sequences, value and gradient."""
+    rows = [
+        {"prompt_ids": [5, 6, 7, 8, 9], "completion_ids": [[2], [10], [11]],
+         "completion_mask": [[1], [1], [1]], "weights": [0.5, 0.25, 0.25]},
+        {"prompt_ids": [12, 13], "completion_ids": [[14, 15, 2], [16, 2]],
+         "completion_mask": [[0, 1, 1], [1, 1]], "weights": [0.5, 0.5]},
+    ]
+    model = toy_model(tokenizer)
+    trainer = SpectrumTrainer(model, args=spectrum_config(tmp_path, max_steps=1), processing_class=tokenizer,
+                              train_dataset=Dataset.from_list(rows))
+    for order in (rows, rows[::-1], rows[:1]):  # the last: one group, so the broadcast path
+        batch = trainer.data_collator(order)
+        assert "prefix_ids" in batch
+        full = {key: value for key, value in batch.items() if not key.startswith(("prefix_", "cont_"))}
+        results = []
+        for inputs in (batch, full):
+            model.zero_grad()
+            logps, _, _ = trainer._sequence_logps(model, inputs)
+            logps.sum().backward()
+            grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+            results.append((logps.detach(), grads))
+        (shared, shared_grads), (plain, plain_grads) = results
+        torch.testing.assert_close(shared, plain, rtol=1e-6, atol=1e-6)
+        for a, b in zip(shared_grads, plain_grads, strict=True):
+            # summed (not length-normalised) log-probs: gradients O(1), float32 rounding ~1e-7
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
