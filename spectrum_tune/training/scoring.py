@@ -148,7 +148,11 @@ def run_chunks(
     two_pass = (calls > 1 or checkpoint_all) and torch.is_grad_enabled()
 
     def run(function: Any, *args: Any) -> tuple:
-        return checkpoint(function, *args, use_reentrant=False) if two_pass else function(*args)
+        if not two_pass:
+            return function(*args)
+        # standing in for the model's layer checkpointing: its layers run once forward and once
+        # recomputed on every rank, whatever each rank scores
+        return checkpoint(paused(function) if checkpoint_all else function, *args, use_reentrant=False)
 
     parts = [run(score, *shared, *[tensor[start : start + size] for tensor in tensors])
              for start in range(0, total, size)]

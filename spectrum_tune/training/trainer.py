@@ -59,7 +59,6 @@ from .prefix import (
 from .scoring import (
     check_plain_lm_head,
     gem_chunk,
-    paused,
     run_chunks,
     score_after_prompts,
     score_full_sequences,
@@ -276,10 +275,13 @@ class SpectrumTrainer(SFTTrainer):
         calls, share = agreed[0], share and not agreed[1]
         empty = self._empty_chunk(inputs)
         padding = torch.zeros((), device=inputs["input_ids"].device)
-        # the model checkpoints its layers (TRL's default): checkpoint whole calls instead (see .prefix)
+        # the model checkpoints its layers (TRL's default): checkpoint whole calls instead (see .prefix);
+        # decided on the agreed share, so a rank without rows checkpoints its stand-in calls alike
         checkpointed = share and layer_checkpointing(self.accelerator.unwrap_model(model))
         if share and inputs["input_ids"].size(0) == 0:
-            padding = 0.0 * score_full_sequences(model, *empty)[0].sum()  # the other ranks' prompt encode
+            # the other ranks' prompt encode
+            padding = 0.0 * run_chunks(score_full_sequences, (model,), empty, 1,
+                                       checkpoint_all=checkpointed)[0][0][0].sum()
             share = False
         elif share:
             try:
@@ -290,7 +292,7 @@ class SpectrumTrainer(SFTTrainer):
                 notice_fallback(str(error))
                 share = False
         if share:
-            score = paused(score_after_prompts) if checkpointed else score_after_prompts
+            score = score_after_prompts  # run_chunks pauses layer checkpointing where it checkpoints
             keys = ("group_index", "cont_ids", "cont_mask", "cont_labels")
             shared = (model, *prompts)
         else:
@@ -298,7 +300,7 @@ class SpectrumTrainer(SFTTrainer):
             shared = (model,)
         tensors = [inputs[key] for key in keys]
         parts, more = run_chunks(score, shared, tensors, self.args.spectrum_chunk_size, calls, empty,
-                                 checkpoint_all=share and checkpointed)
+                                 checkpoint_all=checkpointed)
         padding = padding + more
         if not parts:
             return padding.new_zeros(0), padding.new_zeros(()), padding.new_zeros(()), padding
