@@ -1,11 +1,15 @@
 """Prefix sharing: encode a group's prompt once and reuse its key/value cache for all K references.
 
-The prompt minus its last token is forwarded once per group (``use_cache=True``); each reference
-then runs as ``[last prompt token] + completion`` on top of that group's cache, selected per
-sequence with ``index_select`` (so groups of different K share one batch). Gradients flow into
-the prompt through the cache, so values and gradients equal the naive path (K full sequences),
-while the prompt's cost is paid once instead of K times: the ideal speed-up is
-``(P + R)·K / (P + R·K)`` for prompt length P and completion length R.
+The collator lays a batch out as each prompt minus its last token (``prefix_ids``) and, per
+reference, ``[last prompt token] + completion`` (``cont_*``). The trainer forwards the whole prompt
+once per group (:func:`encode_whole_prompts`, ``use_cache=True``): its last position gives the first
+completion token's log-prob, and each reference runs from its first completion token on top of
+its group's cache (:class:`SharedPromptLayer` joins the prompt's keys/values to the sequence's own
+in one copy, so groups of different K share one batch), P + R·K positions a group. Score mode
+(:func:`encode_prompts` + :func:`continuation_inputs`) still runs ``[last prompt token] +
+completion``. Gradients flow into the prompt through the cache, so values and gradients equal the
+naive path (K full sequences), while the prompt's cost is paid once instead of K times: the ideal
+speed-up is ``(P + R)·K / (P + R·K)`` for prompt length P and completion length R.
 
 It is exact only where a prompt's cache is a plain key/value tensor per layer that the
 continuation reads unchanged. :func:`prefix_sharing_blocker` says, before any model call, why it
