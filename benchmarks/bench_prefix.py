@@ -2,8 +2,9 @@
 
     python benchmarks/bench_prefix.py [--hidden 256 --layers 4 --output-tokens 4]
 
-Both paths run in this process on the same batch; prints one line per prompt:output ratio and a
-summary line with the speed-ups. Ideal speed-up: (P + R)·K / (P + R·K).
+Both paths run in this process on the same batch, alternated, best of ``--repeats`` rounds each;
+prints one line per prompt:output ratio and a summary line with the speed-ups. Ideal speed-up:
+(P + R)·K / (P + R·K).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import time
 
 import torch
 
-from benchmarks.common import median_seconds, random_llama
+from benchmarks.common import random_llama
 from spectrum_tune.training.collator import SpectrumCollator
 
 
@@ -30,6 +32,21 @@ def make_groups(prompt_len: int, output_len: int, k: int, groups: int, vocab: in
     return rows
 
 
+def best_alternated(steps: list, repeats: int, warmup: int = 2) -> list[float]:
+    """Best wall time of each step over ``repeats`` rounds that run every step once in turn, so a
+    change of load on a shared machine falls on all of them alike."""
+    for _ in range(warmup):
+        for run in steps:
+            run()
+    best = [float("inf")] * len(steps)
+    for _ in range(repeats):
+        for i, run in enumerate(steps):
+            start = time.perf_counter()
+            run()
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hidden", type=int, default=256)
@@ -40,6 +57,7 @@ def main() -> None:
     parser.add_argument("--output-tokens", type=int, default=4)
     parser.add_argument("--ratios", type=int, nargs="+", default=[1, 5, 20])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--repeats", type=int, default=7, help="alternated rounds; the best of each is kept")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -83,8 +101,9 @@ def main() -> None:
         speedups = {}
         line = [f"P:R={ratio}:1 (P={prompt_len}, R={args.output_tokens})"]
         for train in (True, False):
-            naive_s = median_seconds(lambda batch=naive, train=train: step(batch, train))
-            shared_s = median_seconds(lambda batch=shared, train=train: step(batch, train))
+            naive_s, shared_s = best_alternated(
+                [lambda batch=naive, train=train: step(batch, train),
+                 lambda batch=shared, train=train: step(batch, train)], args.repeats)
             name = "loss fwd+bwd" if train else "scoring"
             speedups[name] = naive_s / shared_s
             line.append(f"{name} naive {naive_s * 1e3:.1f} ms, shared {shared_s * 1e3:.1f} ms "
