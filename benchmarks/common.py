@@ -25,13 +25,20 @@ def random_llama(vocab: int, hidden: int, layers: int, seed: int = 0):
 
 
 def bench_model(size: dict | None, threads: int):
-    """``(model, tokenizer)``: the tiny model, or a random Llama of ``size`` (hidden, layers and an
-    optional vocab) with the tiny model's tokenizer; torch uses ``threads`` threads."""
+    """``(model, tokenizer)``: the tiny model, SmolLM2-135M-Instruct (``size="smollm2"``), or a random
+    Llama of ``size`` (hidden, layers and an optional vocab) with the tiny model's tokenizer; torch
+    uses ``threads`` threads."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from spectrum_tune.world import tiny_model_path
 
     torch.set_num_threads(threads)
+    if size == "smollm2":  # the offline SmolLM2-135M-Instruct (GGUF, dequantised to float32)
+        from spectrum_tune.models import resolve_model
+
+        directory, gguf = resolve_model("spectrum-tune/smollm2")
+        tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=gguf)
+        return AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf), tokenizer
     path = tiny_model_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
     if size is None:

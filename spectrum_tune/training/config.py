@@ -70,9 +70,10 @@ class SpectrumConfig(SFTConfig):
         metadata={
             "help": "Encode each group's prompt once and reuse its key/value cache for all its references "
             "(exact: same loss and gradients as K full sequences; faster when prompts are long). Where it "
-            "cannot be exact (activation checkpointing, PEFT prompt learning, recurrent/hybrid layers, "
+            "cannot be exact (PEFT prompt learning, recurrent/hybrid layers, "
             "sequences past a sliding window or longrope's original length) batches run as full sequences "
-            "with a one-line notice; see docs/families.md."
+            "with a one-line notice; see docs/families.md. Works with gradient checkpointing (the prompt "
+            "encode and each continuation chunk are then checkpointed whole)."
         },
     )
     spectrum_length_normalize: bool = field(

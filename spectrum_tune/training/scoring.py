@@ -12,12 +12,14 @@ from torch.utils.checkpoint import checkpoint
 from .chunks import chunk_count
 from .gem import chunked_gem_loss
 from .losses import sequence_logps
-from .prefix import continuation_inputs
+from .prefix import continuation_inputs, layer_checkpointing_paused, next_token_logps
 
 __all__ = [
     "check_plain_lm_head",
     "gem_chunk",
+    "paused",
     "run_chunks",
+    "score_after_prompts",
     "score_chunk",
     "score_continuations",
     "score_full_sequences",
@@ -42,9 +44,9 @@ def score_full_sequences(model, input_ids, attention_mask, labels) -> tuple[torc
     )
 
 
-def score_continuations(model, layers, prefix_mask, group_index, ids, mask, labels) -> tuple:
+def score_continuations(model, layers, prefix_mask, group_index, ids, mask, labels, min_width=1) -> tuple:
     # Builds the expanded cache inside, so a two-pass recompute starts from the prompt's tensors.
-    inputs = continuation_inputs(layers, prefix_mask, group_index, ids, mask, labels)
+    inputs = continuation_inputs(layers, prefix_mask, group_index, ids, mask, labels, min_width)
     config = getattr(getattr(model, "module", model), "config", None)
     if getattr(config, "output_router_logits", False):
         # MoE: TRL's fused head would weigh the continuation's router logits with the full
@@ -52,6 +54,29 @@ def score_continuations(model, layers, prefix_mask, group_index, ids, mask, labe
         # auxiliary loss on either path
         inputs["output_router_logits"] = False
     return score_chunk(model, **inputs)
+
+
+def score_after_prompts(model, layers, prompt_mask, next_logps, group_index, ids, mask, labels) -> tuple:
+    """:func:`score_continuations` after whole prompts (:func:`.prefix.encode_whole_prompts`).
+
+    Takes the collated continuation columns (the last prompt token first); the model runs from the
+    first completion token on, whose own log-prob is read off the prompt's last position.
+    """
+    first = next_token_logps(next_logps, group_index, labels[:, 1])
+    rest = score_continuations(model, layers, prompt_mask, group_index, ids[:, 1:], mask[:, 1:],
+                               labels[:, 1:], min_width=2)  # >= 2: the head scores positions 1..
+    return tuple(a + b for a, b in zip(rest, first, strict=True))
+
+
+def paused(score: Any) -> Any:
+    """``score`` with the model's per-layer checkpointing paused, so its layers read the prompt
+    cache; for a call that is checkpointed as a whole (see :mod:`.prefix`)."""
+
+    def run(model, *args):
+        with layer_checkpointing_paused(model):
+            return score(model, *args)
+
+    return run
 
 
 def select_groups(inputs: dict[str, Any], keep: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -104,7 +129,7 @@ def gem_chunk(model, backbone, head, beta, h, input_ids, attention_mask, labels)
 
 def run_chunks(
     score: Any, shared: tuple, tensors: list[torch.Tensor], size: int,
-    calls: int | None = None, empty: list[torch.Tensor] | None = None,
+    calls: int | None = None, empty: list[torch.Tensor] | None = None, checkpoint_all: bool = False,
 ) -> tuple[list[tuple], torch.Tensor]:
     """``score(*shared, *chunk)`` on consecutive chunks of ``size`` rows of ``tensors``.
 
@@ -114,15 +139,20 @@ def run_chunks(
     empty chunks' graphs (add it to the loss, so their backward runs too). With more than one call
     and grad enabled, every chunk runs under non-reentrant activation checkpointing: the forward
     keeps no activations and backward recomputes one chunk at a time with its exact upstream
-    gradient (the two-pass algorithm), so memory does not grow with rows.
+    gradient (the two-pass algorithm), so memory does not grow with rows. ``checkpoint_all``
+    checkpoints a single chunk too (it stands in for the model's own activation checkpointing).
     """
     total = tensors[0].size(0)
     real = chunk_count(total, size)
     calls = real if calls is None else calls
-    two_pass = calls > 1 and torch.is_grad_enabled()
+    two_pass = (calls > 1 or checkpoint_all) and torch.is_grad_enabled()
 
     def run(function: Any, *args: Any) -> tuple:
-        return checkpoint(function, *args, use_reentrant=False) if two_pass else function(*args)
+        if not two_pass:
+            return function(*args)
+        # standing in for the model's layer checkpointing: its layers run once forward and once
+        # recomputed on every rank, whatever each rank scores
+        return checkpoint(paused(function) if checkpoint_all else function, *args, use_reentrant=False)
 
     parts = [run(score, *shared, *[tensor[start : start + size] for tensor in tensors])
              for start in range(0, total, size)]

@@ -51,7 +51,8 @@ from .formats import split_rows
 from .losses import spectrum_loss_per_group
 from .prefix import (
     PrefixCacheError,
-    encode_prompts,
+    encode_whole_prompts,
+    layer_checkpointing,
     notice_fallback,
     prefix_sharing_blocker,
 )
@@ -59,7 +60,7 @@ from .scoring import (
     check_plain_lm_head,
     gem_chunk,
     run_chunks,
-    score_continuations,
+    score_after_prompts,
     score_full_sequences,
     select_groups,
 )
@@ -274,23 +275,32 @@ class SpectrumTrainer(SFTTrainer):
         calls, share = agreed[0], share and not agreed[1]
         empty = self._empty_chunk(inputs)
         padding = torch.zeros((), device=inputs["input_ids"].device)
+        # the model checkpoints its layers (TRL's default): checkpoint whole calls instead (see .prefix);
+        # decided on the agreed share, so a rank without rows checkpoints its stand-in calls alike
+        checkpointed = share and layer_checkpointing(self.accelerator.unwrap_model(model))
         if share and inputs["input_ids"].size(0) == 0:
-            padding = 0.0 * score_full_sequences(model, *empty)[0].sum()  # the other ranks' prompt encode
+            # the other ranks' prompt encode
+            padding = 0.0 * run_chunks(score_full_sequences, (model,), empty, 1,
+                                       checkpoint_all=checkpointed)[0][0][0].sum()
             share = False
         elif share:
             try:
-                layers = encode_prompts(model, inputs["prefix_ids"], inputs["prefix_mask"])
+                prompts = encode_whole_prompts(model, inputs["prefix_ids"], inputs["prefix_mask"],
+                                               inputs["cont_ids"], inputs["group_index"],
+                                               checkpointed=checkpointed)
             except PrefixCacheError as error:  # a case the checks above missed: stay exact
                 notice_fallback(str(error))
                 share = False
         if share:
-            score, keys = score_continuations, ("group_index", "cont_ids", "cont_mask", "cont_labels")
-            shared = (model, layers, inputs["prefix_mask"])
+            score = score_after_prompts  # run_chunks pauses layer checkpointing where it checkpoints
+            keys = ("group_index", "cont_ids", "cont_mask", "cont_labels")
+            shared = (model, *prompts)
         else:
             score, keys = score_full_sequences, ("input_ids", "attention_mask", "labels")
             shared = (model,)
         tensors = [inputs[key] for key in keys]
-        parts, more = run_chunks(score, shared, tensors, self.args.spectrum_chunk_size, calls, empty)
+        parts, more = run_chunks(score, shared, tensors, self.args.spectrum_chunk_size, calls, empty,
+                                 checkpoint_all=checkpointed)
         padding = padding + more
         if not parts:
             return padding.new_zeros(0), padding.new_zeros(()), padding.new_zeros(()), padding

@@ -1,4 +1,5 @@
-"""Prefix sharing is exact or off: checkpointing, prompt tuning and sliding windows fall back.
+"""Prefix sharing is exact or off: prompt tuning and sliding windows fall back; with activation
+checkpointing it shares, checkpointing whole calls instead of layers, with the same gradients.
 
 Each case used to run the continuations without (or with a different) prompt and give log-probs
 off by up to 0.5 nats behind a warning; now the trainer notices before any model call, scores
@@ -73,15 +74,36 @@ def _assert_same(results):
         torch.testing.assert_close(shared, full, rtol=1e-5, atol=1e-7)
 
 
-def test_checkpointing_switched_on_on_the_model_falls_back(tokenizer, tmp_path, caplog):
+@pytest.mark.parametrize(("reentrant", "chunk"), [(False, 64), (True, 2)])
+def test_checkpointing_shares_with_the_full_sequence_gradient(tokenizer, tmp_path, caplog, reentrant, chunk):
+    """Layer checkpointing on (non-reentrant as TRL's default, reentrant as k-bit preparation; one
+    chunk and several): prefix sharing stays on, checkpoints whole calls (every layer runs twice:
+    forward and recompute) and gives the full sequences' loss and gradients."""
     model = toy_model(tokenizer)
-    trainer = _trainer(model, tokenizer, tmp_path)
+    trainer = SpectrumTrainer(
+        model, args=spectrum_config(tmp_path, max_steps=1, spectrum_chunk_size=chunk),
+        processing_class=tokenizer, train_dataset=Dataset.from_list(ROWS),
+    )
     # after the trainer is built (as a k-bit preparation step or a user would): the config's
     # gradient_checkpointing=False does not know about it
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": reentrant})
+    layer = model.model.layers[0]
+    calls = []
+    record = lambda module, _args, _out: calls.append(module.gradient_checkpointing)  # noqa: E731
+    handle = layer.register_forward_hook(record)
+    try:
+        batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(ROWS))])
+        model.train()
+        trainer.compute_loss(model, batch).backward()
+    finally:
+        handle.remove()
+    # prompt encode + each continuation chunk, each once forward and once recomputed, paused inside
+    chunks = -(-batch["cont_ids"].size(0) // chunk)
+    assert calls == [False] * (2 * (1 + chunks))
+    assert all(module.gradient_checkpointing for module in model.model.layers)  # restored after the step
     results, notices = _shared_and_full(trainer, caplog)
     _assert_same(results)
-    assert len(notices) == 1 and "checkpointing" in notices[0]
+    assert not notices
 
 
 def test_prompt_tuning_falls_back(tokenizer, tmp_path, caplog):
@@ -117,3 +139,35 @@ def test_a_sliding_window_shorter_than_the_sequences_blocks_sharing():
     model = MistralForCausalLM(config)
     assert prefix_sharing_blocker(model, 16) is None
     assert "sliding window" in prefix_sharing_blocker(model, 17)
+
+
+def test_shared_layout_edge_cases_give_the_full_sequence_gradient(tokenizer, tmp_path, caplog):
+    """Tokenised groups of different K (the per-row gather, not the broadcast), one of only
+    one-token completions (a continuation of one column, padded to two), one whose first
+    completion token carries no loss (its log-prob would come from the prompt's last position),
+    prompts of different lengths: shared equals full sequences, value and gradient."""
+    rows = [
+        {"prompt_ids": [5, 6, 7, 8, 9], "completion_ids": [[2], [10], [11]],
+         "completion_mask": [[1], [1], [1]], "weights": [0.5, 0.25, 0.25]},
+        {"prompt_ids": [12, 13], "completion_ids": [[14, 15, 2], [16, 2]],
+         "completion_mask": [[0, 1, 1], [1, 1]], "weights": [0.5, 0.5]},
+    ]
+    model = toy_model(tokenizer)
+    trainer = SpectrumTrainer(model, args=spectrum_config(tmp_path, max_steps=1), processing_class=tokenizer,
+                              train_dataset=Dataset.from_list(rows))
+    for order in (rows, rows[::-1], rows[:1]):  # the last: one group, so the broadcast path
+        batch = trainer.data_collator(order)
+        assert "prefix_ids" in batch
+        full = {key: value for key, value in batch.items() if not key.startswith(("prefix_", "cont_"))}
+        results = []
+        for inputs in (batch, full):
+            model.zero_grad()
+            logps, _, _ = trainer._sequence_logps(model, inputs)
+            logps.sum().backward()
+            grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+            results.append((logps.detach(), grads))
+        (shared, shared_grads), (plain, plain_grads) = results
+        torch.testing.assert_close(shared, plain, rtol=1e-6, atol=1e-6)
+        for a, b in zip(shared_grads, plain_grads, strict=True):
+            # summed (not length-normalised) log-probs: gradients O(1), float32 rounding ~1e-7
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
