@@ -12,7 +12,7 @@ __all__ = ["EVAL_USAGE", "main"]
 EVAL_USAGE = (
     "spectrum-tune eval --model PATH_OR_NAME [--adapter PATH] [--gguf_file F] --tasks SUITE_OR_FILE... "
     "[--mode sample|score|both] [--samples N] [--seed S] [--temperature T] [--top_p P] [--batch_size B] "
-    "[--split heldout|tuned|all] [--published_eot] [--no_prefix_sharing] [--published] "
+    "[--split heldout|tuned|all] [--published_eot] [--no_prefix_sharing] [--no_prefill_once] [--published] "
     "[--keep_generations N|all] [--novelty_classifier PATH] [--novelty_threshold T] [--reward_model PATH] "
     "[--verbalized K] --out DIR"
 )
@@ -51,6 +51,13 @@ def _eval_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="score mode: forward every reference as a full sequence instead of encoding each prompt "
         "once and reusing its key/value cache (same log-probs; for debugging and timing)",
+    )
+    parser.add_argument(
+        "--no_prefill_once",
+        action="store_true",
+        help="sample mode: let generate copy the prompt for every sample instead of encoding it once "
+        "and continuing all samples from its key/value cache (same draws for the same seed; for "
+        "debugging and timing)",
     )
     parser.add_argument(
         "--published",
@@ -119,6 +126,7 @@ def main(argv: list[str]) -> int:
             published_eot=args.published_eot,
             progress=not args.no_progress,
             prefix_sharing=not args.no_prefix_sharing,
+            prefill_once=not args.no_prefill_once,
             published=args.published,
             keep_generations=args.keep_generations,
             novelty_classifier=args.novelty_classifier,

@@ -71,6 +71,7 @@ class EvalOptions:
     published_eot: bool = False
     progress: bool = True
     prefix_sharing: bool = True  # score mode: encode each prompt once for all its references
+    prefill_once: bool = True  # sample mode: encode each prompt once for all its samples
     published: bool = False  # also the published (tsor13/spectrum) metrics, under their names
     keep_generations: int | None = 10  # raw generations kept per item (None: all)
     novelty_classifier: str | None = None  # NoveltyBench pairwise classifier path ("default": theirs)
@@ -221,6 +222,7 @@ def run_task(
             published=options.published,
             keep_generations=options.keep_generations,
             judges=judges,
+            prefill_once=options.prefill_once,
             **sampling,
         ),
     }

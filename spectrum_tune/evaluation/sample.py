@@ -42,6 +42,7 @@ from .metrics import (
     vendi_score,
     yield_count,
 )
+from .prompt_cache import encode_prompt, expanded_cache, notice_fallback
 from .published import diverse_valid_metrics, published_text
 from .stops import decode_sample, stop_token_ids
 from .tasks import Item, Task
@@ -94,11 +95,15 @@ def generate_samples(
     on_batch: Callable[[int], None] | None = None,
     temperature: float = 1.0,
     top_p: float = 1.0,
+    prefill_once: bool = True,
 ) -> list[str]:
     """``n`` sampled completions of ``prompt`` (chat prompts get the generation prompt).
 
-    Batches of ``num_return_sequences <= batch_size`` share one prompt. ``torch.manual_seed(seed)``
-    runs first, so the same seed, model and batch size give the same samples.
+    Batches of up to ``batch_size`` rows continue one prompt. ``torch.manual_seed(seed)`` runs
+    first, so the same seed, model and batch size give the same samples. ``prefill_once`` (the
+    default) encodes the prompt once and continues every batch from a copy of its cache
+    (:mod:`.prompt_cache`); ``False`` lets ``generate(num_return_sequences=...)`` copy the prompt
+    per sample, the slower path it replaces, which draws the same tokens for the same seed.
     """
     prompt_ids = _prompt_ids(prompt, tokenizer)
     device = next(model.parameters()).device
@@ -106,15 +111,25 @@ def generate_samples(
     eos_ids = stop_token_ids(model, tokenizer, prompt)
     pad = tokenizer.pad_token_id
     stop_ids = {*eos_ids, pad} - {None}
+    cache = None
+    if prefill_once and n > 1:  # one sample has nothing to share
+        cache, reason = encode_prompt(model, input_ids)
+        if reason is not None:
+            notice_fallback(reason)
     torch.manual_seed(seed)
     samples: list[str] = []
     while len(samples) < n:
         count = min(batch_size, n - len(samples))
+        if cache is None:
+            rows = {"input_ids": input_ids, "num_return_sequences": count}
+        else:
+            # cache_implementation=None: a checkpoint default ("hybrid") may not sit beside a given cache
+            rows = {"input_ids": input_ids.expand(count, -1), "cache": expanded_cache(cache, count),
+                    "cache_implementation": None}
         output = model.generate(
-            input_ids=input_ids,
-            attention_mask=torch.ones_like(input_ids),
+            **rows,
+            attention_mask=torch.ones_like(rows["input_ids"]),
             max_new_tokens=max_new_tokens,
-            num_return_sequences=count,
             eos_token_id=eos_ids,
             pad_token_id=pad,
             # stop strings end a sequence early; the text is cut below either way
@@ -268,9 +283,11 @@ def sample_task(
     judges: dict[str, Any] | None = None,
     temperature: float = 1.0,
     top_p: float = 1.0,
+    prefill_once: bool = True,
 ) -> list[dict[str, Any]]:
     """Per-item sample records: metrics, answer counts and the first ``keep_generations`` raw
-    generations (``None``: all of them); ``published`` as in :func:`sample_metrics` (or the task's own)."""
+    generations (``None``: all of them); ``published`` as in :func:`sample_metrics` (or the task's own);
+    ``prefill_once`` as in :func:`generate_samples`."""
     from tqdm.auto import tqdm
 
     n = samples or task.samples
@@ -290,6 +307,7 @@ def sample_task(
                 on_batch=bar.update,
                 temperature=temperature,
                 top_p=top_p,
+                prefill_once=prefill_once,
             )
             records.append(
                 {

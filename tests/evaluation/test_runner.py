@@ -52,9 +52,12 @@ def test_generation_cuts_at_end_of_turn_and_stop_strings(tokenizer):
     eos = tokenizer.eos_token_id
     rows = [[*ids("red"), eos, *ids("blue")], ids("red\nblue"), ids("green"), ids("blue.red")]
     model = ScriptedModel(rows, tokenizer.pad_token_id)
-    samples = generate_samples(model, tokenizer, CHAT, 4, stop=["\n", "."], batch_size=4, max_new_tokens=5)
+    # the copied-prompt path (a scripted model has no forward to encode the prompt with); the
+    # encode-once path is held to the same draws in test_sample_prefill.py
+    samples = generate_samples(model, tokenizer, CHAT, 4, stop=["\n", "."], batch_size=4, max_new_tokens=5,
+                               prefill_once=False)
     assert samples == ["red", "red", "green", "blue"]
-    assert len(generate_samples(model, tokenizer, CHAT, 7, batch_size=3)) == 7
+    assert len(generate_samples(model, tokenizer, CHAT, 7, batch_size=3, prefill_once=False)) == 7
     assert [call["n"] for call in model.calls] == [4, 3, 3, 1]  # N samples, in batches
     call = model.calls[0]
     assert call["stop_strings"] == ["\n", "."] and call["max_new_tokens"] == 5
