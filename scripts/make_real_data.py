@@ -236,8 +236,9 @@ def write_training(rng: random.Random) -> None:
 
 
 def write_task(style: str, name: str, split: str, kind: str, description: str, items: list[dict]) -> None:
-    task = {"name": f"real_{style}_{name}", "description": description, "split": split, "kind": kind,
-            "extract": "first_valid", "items": items}
+    # the same name in both styles, so `spectrum-tune compare` pairs a chat model with a base model
+    task = {"name": f"real_{name}", "description": f"{description} ({style} prompts)", "split": split,
+            "kind": kind, "extract": "first_valid", "items": items}
     path = EVAL / style / f"{name}.yaml"
     write_text_atomic(path, HEADER + yaml.safe_dump(task, sort_keys=False, allow_unicode=True, width=100))
     print(f"wrote {path.relative_to(ROOT)} ({len(items)} items)")
