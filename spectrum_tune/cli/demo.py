@@ -23,6 +23,8 @@ def main(argv: list[str]) -> int:
                         choices=["tiny", "smollm2", "smollm2-real", "gemma3-270m-real"],
                         help="tiny (default), SmolLM2-135M-Instruct (offline GGUF; sft and spectrum arms), "
                         "or a real-data run with an alpha/beta sweep (docs/real-models.md)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="real-model runs: keep arms and evaluations already written in --out")
     parser.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
     parser.add_argument("--recipes", default=None, help="folder with tiny-{sft,iid,spectrum}.yaml")
     parser.add_argument("--stage", default="sft", choices=["sft", "rl"],
@@ -33,7 +35,8 @@ def main(argv: list[str]) -> int:
     from ..demo.run import DemoOptions, run_demo
 
     options = DemoOptions(out=args.out, seeds=args.seeds, quick=args.quick, steps=args.steps,
-                          samples=args.samples, workers=args.workers, model=args.model)
+                          samples=args.samples, workers=args.workers, model=args.model,
+                          reuse=args.reuse)
     if args.recipes:
         options.recipes_dir = Path(args.recipes)
     return _print_effects(run_demo(options), options.out)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpectrumError
+from ..training.train import SUMMARY_FILE
 
 __all__ = ["REAL_SETS", "SWEEP", "RealSet", "check_real_effects", "run_real"]
 
@@ -71,10 +72,10 @@ def choose_setting(scores: dict[str, dict[str, float]]) -> str:
 
 
 def kl_curves(runs: dict[str, Path]) -> dict[str, list[tuple[int, float]]]:
-    """(step, training KL(w || q)) per run, from the trainer's log history in summary.json."""
+    """(step, training KL(w || q)) per run, from the log history in training_summary.json."""
     curves = {}
     for name, path in runs.items():
-        history = json.loads((path / "summary.json").read_text())["log_history"]
+        history = json.loads((path / SUMMARY_FILE).read_text())["log_history"]
         points = [(entry["step"], entry["spectrum/kl"]) for entry in history if "spectrum/kl" in entry]
         if points:
             curves[name] = points
@@ -157,6 +158,10 @@ def _section(payload: dict[str, Any], kl_plot: Path, out: Path) -> str:
 """
 
 
+def _done(path: Path, marker: str) -> bool:
+    return (path / marker).is_file()
+
+
 def run_real(options: Any) -> dict[str, Any]:
     """Train, sweep on the tuned split, evaluate once on held-out tasks, write the report."""
     from ..io import write_json_atomic, write_text_atomic
@@ -179,15 +184,26 @@ def run_real(options: Any) -> dict[str, Any]:
 
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(options.workers, mp_context=context, initializer=_init_worker) as executor:
-        jobs = [(_train_arm, str(options.recipes_dir / recipe), str(arm_dirs[arm]), seed, steps)
-                for arm, recipe in real.arms.items()]
-        jobs += [(_train_arm, str(options.recipes_dir / real.spectrum), str(sweep_dirs[_sweep_name(a, b)]),
-                  seed, steps, ["--spectrum_alpha", str(a), "--spectrum_beta", str(b)]) for a, b in SWEEP]
-        names = [*real.arms, *sweep_dirs]
-        training = dict(zip(names, _run_jobs(executor, jobs, "training arms", options.progress), strict=True))
+        jobs = {arm: (_train_arm, str(options.recipes_dir / recipe), str(arm_dirs[arm]), seed, steps)
+                for arm, recipe in real.arms.items()}
+        jobs.update({_sweep_name(a, b): (_train_arm, str(options.recipes_dir / real.spectrum),
+                                         str(sweep_dirs[_sweep_name(a, b)]), seed, steps,
+                                         ["--spectrum_alpha", str(a), "--spectrum_beta", str(b)])
+                     for a, b in SWEEP})
+        dirs = {**arm_dirs, **sweep_dirs}
+        # --reuse: arms already trained in --out are kept (a crash later on costs no training)
+        todo = [name for name in jobs if not (options.reuse and _done(dirs[name], SUMMARY_FILE))]
+        training = dict(zip(todo, _run_jobs(executor, [jobs[name] for name in todo], "training arms",
+                                            options.progress), strict=True))
+        for name in jobs:
+            if name not in training:
+                summary = json.loads((dirs[name] / SUMMARY_FILE).read_text())
+                training[name] = {key: summary[key] for key in ("global_steps", "wall_seconds",
+                                                                "first_logged_loss", "last_logged_loss")}
         trained = time.perf_counter()
         _run_jobs(executor, [(_evaluate, base, str(path), str(path / "eval-tuned"), tasks, seed, None,
-                              gguf_file, "score", "tuned") for path in sweep_dirs.values()],
+                              gguf_file, "score", "tuned") for path in sweep_dirs.values()
+                             if not (options.reuse and _done(path / "eval-tuned", "results.json"))],
                   "sweep (tuned split)", options.progress)
         sweep = {name: _tuned_score(path) for name, path in sweep_dirs.items()}
         chosen = choose_setting(sweep)
@@ -197,7 +213,9 @@ def run_real(options: Any) -> dict[str, Any]:
                 "spectrum": {seed: sweep_dirs[chosen]}}
         _run_jobs(executor, [(_evaluate, base, None if arm == "base" else str(paths[seed]),
                               str(paths[seed] / "eval"), tasks, seed, options.samples, gguf_file)
-                             for arm, paths in runs.items()], "evaluating (held-out)", options.progress)
+                             for arm, paths in runs.items()
+                             if not (options.reuse and _done(paths[seed] / "eval", "results.json"))],
+                  "evaluating (held-out)", options.progress)
     evaluated = time.perf_counter()
 
     timings = {"training": round(trained - started, 1), "sweep_eval": round(swept - trained, 1),

@@ -58,6 +58,7 @@ class DemoOptions:
     tasks: list[str] = field(default_factory=lambda: list(SUITES))
     progress: bool = True
     model: str = "tiny"  # a key of ARM_SETS, or one of REAL_MODELS
+    reuse: bool = False  # real-model runs: keep arms and evaluations already in `out`
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)

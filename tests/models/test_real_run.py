@@ -37,7 +37,7 @@ def test_kl_curves_read_the_trainer_log_and_plot(tmp_path):
     run.mkdir()
     history = [{"step": 2, "loss": 1.0, "spectrum/kl": 0.5}, {"step": 4, "spectrum/kl": 0.25},
                {"train_loss": 1}]
-    (run / "summary.json").write_text(json.dumps({"log_history": history}))
+    (run / "training_summary.json").write_text(json.dumps({"log_history": history}))
     curves = kl_curves({"a": run})
     assert curves == {"a": [(2, 0.5), (4, 0.25)]}
     assert plot_kl(curves, tmp_path / "kl.png", "t").stat().st_size > 1000
