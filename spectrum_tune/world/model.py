@@ -211,8 +211,8 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Exclusive ``fcntl`` lock, so concurrent processes build a given model only once."""
+def file_lock(path: Path) -> Iterator[None]:
+    """Exclusive ``fcntl`` lock, so concurrent processes build (or assemble) a model only once."""
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -237,7 +237,7 @@ def tiny_model_path(
     if (path / INFO_FILE).exists():
         return path
     root.mkdir(parents=True, exist_ok=True)
-    with _file_lock(root / f"{path.name}.lock"):
+    with file_lock(root / f"{path.name}.lock"):
         if not (path / INFO_FILE).exists():  # another process may have built it meanwhile
             build_tiny_model(path, config, progress=progress)
     return path
