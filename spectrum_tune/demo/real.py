@@ -166,8 +166,8 @@ def run_real(options: Any) -> dict[str, Any]:
     """Train, sweep on the tuned split, evaluate once on held-out tasks, write the report."""
     from ..io import write_json_atomic, write_text_atomic
     from ..models import fetch_model
+    from .jobs import evaluate_arm, init_worker, run_jobs, train_arm
     from .report import write_demo_report
-    from .run import _evaluate, _init_worker, _run_jobs, _train_arm
 
     real = REAL_SETS[options.model]
     recipes = [*real.arms.values(), real.spectrum]
@@ -183,17 +183,17 @@ def run_real(options: Any) -> dict[str, Any]:
     arm_dirs = {arm: out / arm / "seed-0" for arm in real.arms}
 
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(options.workers, mp_context=context, initializer=_init_worker) as executor:
-        jobs = {arm: (_train_arm, str(options.recipes_dir / recipe), str(arm_dirs[arm]), seed, steps)
+    with ProcessPoolExecutor(options.workers, mp_context=context, initializer=init_worker) as executor:
+        jobs = {arm: (train_arm, str(options.recipes_dir / recipe), str(arm_dirs[arm]), seed, steps)
                 for arm, recipe in real.arms.items()}
-        jobs.update({_sweep_name(a, b): (_train_arm, str(options.recipes_dir / real.spectrum),
+        jobs.update({_sweep_name(a, b): (train_arm, str(options.recipes_dir / real.spectrum),
                                          str(sweep_dirs[_sweep_name(a, b)]), seed, steps,
                                          ["--spectrum_alpha", str(a), "--spectrum_beta", str(b)])
                      for a, b in SWEEP})
         dirs = {**arm_dirs, **sweep_dirs}
         # --reuse: arms already trained in --out are kept (a crash later on costs no training)
         todo = [name for name in jobs if not (options.reuse and _done(dirs[name], SUMMARY_FILE))]
-        training = dict(zip(todo, _run_jobs(executor, [jobs[name] for name in todo], "training arms",
+        training = dict(zip(todo, run_jobs(executor, [jobs[name] for name in todo], "training arms",
                                             options.progress), strict=True))
         for name in jobs:
             if name not in training:
@@ -201,7 +201,7 @@ def run_real(options: Any) -> dict[str, Any]:
                 training[name] = {key: summary[key] for key in ("global_steps", "wall_seconds",
                                                                 "first_logged_loss", "last_logged_loss")}
         trained = time.perf_counter()
-        _run_jobs(executor, [(_evaluate, base, str(path), str(path / "eval-tuned"), tasks, seed, None,
+        run_jobs(executor, [(evaluate_arm, base, str(path), str(path / "eval-tuned"), tasks, seed, None,
                               gguf_file, "score", "tuned") for path in sweep_dirs.values()
                              if not (options.reuse and _done(path / "eval-tuned", "results.json"))],
                   "sweep (tuned split)", options.progress)
@@ -211,7 +211,7 @@ def run_real(options: Any) -> dict[str, Any]:
         runs = {"base": {seed: out / "base" / "seed-0"},
                 **{arm: {seed: path} for arm, path in arm_dirs.items()},
                 "spectrum": {seed: sweep_dirs[chosen]}}
-        _run_jobs(executor, [(_evaluate, base, None if arm == "base" else str(paths[seed]),
+        run_jobs(executor, [(evaluate_arm, base, None if arm == "base" else str(paths[seed]),
                               str(paths[seed] / "eval"), tasks, seed, options.samples, gguf_file)
                              for arm, paths in runs.items()
                              if not (options.reuse and _done(paths[seed] / "eval", "results.json"))],

@@ -29,7 +29,8 @@ from typing import Any
 
 from ..errors import SpectrumError
 from ..io import write_json_atomic, write_text_atomic
-from .run import REPO_ROOT, _evaluate, _init_worker, _run_jobs
+from .jobs import evaluate_arm, init_worker, run_jobs
+from .run import REPO_ROOT
 
 __all__ = ["RL_ARMS", "RlDemoOptions", "check_rl_effects", "run_rl_demo"]
 
@@ -185,13 +186,13 @@ def run_rl_demo(options: RlDemoOptions) -> dict[str, Any]:
     out = options.out
     runs = {arm: {seed: out / arm / f"seed-{seed}" for seed in seeds} for arm in ["start", *RL_ARMS]}
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(options.workers, mp_context=context, initializer=_init_worker) as executor:
+    with ProcessPoolExecutor(options.workers, mp_context=context, initializer=init_worker) as executor:
         start = executor.submit(
             _make_start, str(options.recipes_dir / START_RECIPE), str(out / "start"), options.start_steps
         ).result()
         pair_jobs = [(_make_pairs, start, str(out / "pairs" / f"seed-{seed}"), seed) for seed in seeds]
         pair_counts = dict(
-            zip(seeds, _run_jobs(executor, pair_jobs, "sampling pools", options.progress), strict=True)
+            zip(seeds, run_jobs(executor, pair_jobs, "sampling pools", options.progress), strict=True)
         )
         prepared = time.perf_counter()
         jobs, names = [], []
@@ -212,7 +213,7 @@ def run_rl_demo(options: RlDemoOptions) -> dict[str, Any]:
                 )
                 names.append(f"{arm}/seed-{seed}")
         training = dict(
-            zip(names, _run_jobs(executor, jobs, "training RL arms", options.progress), strict=True)
+            zip(names, run_jobs(executor, jobs, "training RL arms", options.progress), strict=True)
         )
         trained = time.perf_counter()
         eval_jobs = []
@@ -221,7 +222,7 @@ def run_rl_demo(options: RlDemoOptions) -> dict[str, Any]:
                 model, adapter = (start, None) if arm == "start" else (start, str(runs[arm][seed]))
                 eval_jobs.append(
                     (
-                        _evaluate,
+                        evaluate_arm,
                         model,
                         adapter,
                         str(runs[arm][seed] / "eval"),
@@ -230,7 +231,7 @@ def run_rl_demo(options: RlDemoOptions) -> dict[str, Any]:
                         options.samples,
                     )
                 )
-        _run_jobs(executor, eval_jobs, "evaluating", options.progress)
+        run_jobs(executor, eval_jobs, "evaluating", options.progress)
     evaluated = time.perf_counter()
     timings = {
         "start_and_pools": round(prepared - started, 1),

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpectrumError
+from .jobs import evaluate_arm, init_worker, run_jobs, train_arm
 
 __all__ = ["ARMS", "ARM_SETS", "DemoOptions", "run_demo"]
 
@@ -77,48 +78,6 @@ class DemoOptions:
             raise SpectrumError("--seeds and --workers must be >= 1")
 
 
-def _init_worker() -> None:
-    import torch
-
-    # Small models gain nothing from a second thread, and two processes of two threads each on
-    # two cores spin-wait against each other (OpenMP): one thread per process is much faster.
-    torch.set_num_threads(1)
-
-
-def _train_arm(recipe: str, output_dir: str, seed: int, steps: int | None,
-               extra: list[str] | None = None) -> dict[str, Any]:
-    from ..training.recipe import parse_train_args
-    from ..training.train import run_training
-
-    argv = ["--config", recipe, "--output_dir", output_dir, "--seed", str(seed),
-            "--overwrite_output_dir", "true", "--disable_tqdm", "true"]
-    if steps is not None:
-        argv += ["--max_steps", str(steps)]
-    summary = run_training(*parse_train_args(argv + list(extra or [])))
-    keys = ("global_steps", "wall_seconds", "first_logged_loss", "last_logged_loss")
-    return {key: summary[key] for key in keys}
-
-
-def _evaluate(model: str, adapter: str | None, out: str, tasks: list[str], seed: int,
-              samples: int | None, gguf_file: str | None = None, mode: str = "both",
-              split: str = "heldout") -> str:
-    from ..evaluation.runner import EvalOptions, run_eval
-
-    run_eval(EvalOptions(model=model, adapter=adapter, gguf_file=gguf_file, tasks=tasks, out=Path(out),
-                         mode=mode, seed=seed, samples=samples, split=split, progress=False))
-    return out
-
-
-def _run_jobs(executor: ProcessPoolExecutor, jobs: list[tuple], label: str, progress: bool) -> list[Any]:
-    from tqdm.auto import tqdm
-
-    futures = [executor.submit(*job) for job in jobs]
-    results = []
-    for future in tqdm(futures, desc=label, disable=not progress):
-        results.append(future.result())
-    return results
-
-
 def run_demo(options: DemoOptions) -> dict[str, Any]:
     """Train every arm for every seed, evaluate base and arms on held-out tasks, write the report."""
     from ..world import tiny_model_path
@@ -148,17 +107,17 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     runs = {arm: {seed: options.out / arm / f"seed-{seed}" for seed in seeds} for arm in ["base", *arms]}
 
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(options.workers, mp_context=context, initializer=_init_worker) as executor:
+    with ProcessPoolExecutor(options.workers, mp_context=context, initializer=init_worker) as executor:
         pairs = [(arm, seed) for seed in seeds for arm in arms]
-        train_jobs = [(_train_arm, str(options.recipes_dir / arms[arm]), str(runs[arm][seed]), seed, steps)
+        train_jobs = [(train_arm, str(options.recipes_dir / arms[arm]), str(runs[arm][seed]), seed, steps)
                       for arm, seed in pairs]
         training = dict(zip((f"{arm}/seed-{seed}" for arm, seed in pairs),
-                            _run_jobs(executor, train_jobs, "training arms", options.progress), strict=True))
+                            run_jobs(executor, train_jobs, "training arms", options.progress), strict=True))
         trained = time.perf_counter()
-        eval_jobs = [(_evaluate, base, None if arm == "base" else str(runs[arm][seed]),
+        eval_jobs = [(evaluate_arm, base, None if arm == "base" else str(runs[arm][seed]),
                       str(runs[arm][seed] / "eval"), options.tasks, seed, samples, gguf_file)
                      for seed in seeds for arm in runs]
-        _run_jobs(executor, eval_jobs, "evaluating", options.progress)
+        run_jobs(executor, eval_jobs, "evaluating", options.progress)
     evaluated = time.perf_counter()
 
     timings = {

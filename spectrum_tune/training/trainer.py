@@ -49,6 +49,7 @@ from .dropin import (
 )
 from .formats import split_rows
 from .losses import spectrum_loss_per_group
+from .metrics import group_metric_means
 from .prefix import (
     PrefixCacheError,
     encode_whole_prompts,
@@ -440,16 +441,8 @@ class SpectrumTrainer(SFTTrainer):
         if num_tokens > 0:
             self._metrics[mode]["entropy"].append((gather(entropy_sum).sum() / num_tokens).item())
             self._metrics[mode]["mean_token_accuracy"].append((gather(top1_sum).sum() / num_tokens).item())
-        multi = ~single
-        groups = gather(multi.sum()).sum()
-        if groups > 0:
-            for name, values in (
-                ("mass", (-terms.mass).exp()),
-                ("kl", terms.match),
-                ("q_entropy", terms.q_entropy),
-            ):
-                total = gather(torch.where(multi, values.detach(), 0.0).sum()).sum()
-                self._metrics[mode][f"spectrum/{name}"].append((total / groups).item())
+        for name, value in group_metric_means(gather, terms, single).items():
+            self._metrics[mode][name].append(value)
         if mode == "train":
             self._total_train_tokens += gather(inputs["attention_mask"].sum()).sum().item()
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
