@@ -21,27 +21,10 @@ from spectrum_tune.evaluation.sample import generate_samples
 from spectrum_tune.training.tokenize import _prompt_ids
 
 from ..families.builders import FAMILIES, build_model, build_tokenizer
-from ..toy import toy_model, toy_tokenizer
+from ..toy import toy_model
 
 CHAT = [{"role": "user", "content": "Name a color. Pick a number between 1 and 10."}]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return toy_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def model(tokenizer):
-    return toy_model(tokenizer).eval()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _both(model, tokenizer, prompt, n, **kwargs):

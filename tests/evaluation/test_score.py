@@ -14,19 +14,9 @@ from spectrum_tune.training.data import incontext_messages
 from spectrum_tune.training.scoring import score_chunk as _score_chunk
 from spectrum_tune.training.tokenize import render_incontext, tokenize_group
 
-from ..toy import toy_model, toy_tokenizer
+from ..toy import toy_model
 
 CHAT = [{"role": "user", "content": "Pick a number between 1 and 10."}]
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return toy_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def model(tokenizer):
-    return toy_model(tokenizer).eval()
 
 
 def _item(prompt=CHAT, references=("1", "10", "2", "red"), weights=None):

@@ -19,16 +19,11 @@ from spectrum_tune.training.tokenize import render_incontext, tokenize_group
 
 from .builders import FAMILIES, build_model, build_tokenizer
 
-pytestmark = pytest.mark.parametrize("family", FAMILIES, ids=[family.name for family in FAMILIES])
+pytestmark = [
+    pytest.mark.usefixtures("one_thread"),
+    pytest.mark.parametrize("family", FAMILIES, ids=[family.name for family in FAMILIES]),
+]
 REFERENCES = ["red", "blue green"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _prompt(family, text="Name a color."):

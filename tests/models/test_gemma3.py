@@ -6,17 +6,13 @@ where the packages are absent. Loading dequantizes 236 tensors (~80 s on 2 share
 model is loaded once for the module.
 """
 
-import copy
 import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
-from datasets import Dataset
-from peft import LoraConfig
 
-from spectrum_tune import SpectrumTrainer
 from spectrum_tune.errors import SpectrumError
 from spectrum_tune.evaluation.score import score_task
 from spectrum_tune.evaluation.tasks import load_task
@@ -31,15 +27,9 @@ from spectrum_tune.models import (
     model_location,
 )
 
-from ..toy import spectrum_config
+from . import assert_one_lora_step_trains, installed
 
-try:
-    DIRECTORY, GGUF_FILE = model_location("gemma3-270m")
-except SpectrumError as error:
-    DIRECTORY, GGUF_FILE, MISSING = None, None, str(error)
-else:
-    MISSING = ""
-needs_model = pytest.mark.skipif(DIRECTORY is None, reason=f"Gemma-3-270m packages absent: {MISSING}")
+DIRECTORY, GGUF_FILE, needs_model = installed("gemma3-270m", "Gemma-3-270m packages")
 
 # plain-text prompts (a pretrained base has no chat template), ending in a newline: the answer
 # starts its own line, so the prompt's tokens stay a prefix of prompt + answer
@@ -83,19 +73,7 @@ def test_loads_as_trainable_gemma3_without_chat_template(model, tokenizer):
 
 @needs_model
 def test_one_spectrum_lora_step_has_finite_loss(model, tokenizer, tmp_path):
-    torch.manual_seed(0)
-    config = spectrum_config(tmp_path, per_device_train_batch_size=2, max_steps=1, learning_rate=1e-3,
-                             logging_steps=1, max_length=64)
-    trainer = SpectrumTrainer(
-        copy.deepcopy(model), args=config, train_dataset=Dataset.from_list(ROWS), processing_class=tokenizer,
-        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
-    )
-    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
-    trainer.train()
-    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    assert losses and all(math.isfinite(loss) and loss > 0 for loss in losses)
-    assert any(not torch.equal(p.detach(), before[n])
-               for n, p in trainer.model.named_parameters() if p.requires_grad)
+    assert_one_lora_step_trains(model, tokenizer, ROWS, tmp_path, max_length=64)
 
 
 @needs_model

@@ -4,16 +4,12 @@
 skipped only where the file is absent. One spectrum LoRA step and one score-mode task, < 60 s.
 """
 
-import copy
 import math
 
 import numpy as np
 import pytest
 import torch
-from datasets import Dataset
-from peft import LoraConfig
 
-from spectrum_tune import SpectrumTrainer
 from spectrum_tune.cli.models import main as cmd_models
 from spectrum_tune.errors import SpectrumError
 from spectrum_tune.evaluation.score import score_task
@@ -28,15 +24,9 @@ from spectrum_tune.models import (
     resolve_model_path,
 )
 
-from ..toy import spectrum_config
+from . import assert_one_lora_step_trains, installed
 
-try:
-    DIRECTORY, GGUF_FILE = model_location("smollm2")
-except SpectrumError as error:
-    DIRECTORY, GGUF_FILE, MISSING = None, None, str(error)
-else:
-    MISSING = ""
-needs_model = pytest.mark.skipif(DIRECTORY is None, reason=f"SmolLM2 GGUF absent: {MISSING}")
+DIRECTORY, GGUF_FILE, needs_model = installed("smollm2", "SmolLM2 GGUF")
 
 CHAT = [{"role": "user", "content": "Pick a number between 1 and 3."}]
 ROWS = [
@@ -82,20 +72,7 @@ def test_loads_as_plain_trainable_llama(model, tokenizer):
 
 @needs_model
 def test_one_spectrum_lora_step_has_finite_loss(model, tokenizer, tmp_path):
-    torch.manual_seed(0)
-    config = spectrum_config(tmp_path, per_device_train_batch_size=2, max_steps=1, learning_rate=1e-3,
-                             logging_steps=1, max_length=256)
-    trainer = SpectrumTrainer(
-        copy.deepcopy(model), args=config, train_dataset=Dataset.from_list(ROWS), processing_class=tokenizer,
-        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
-    )
-    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
-    trainer.train()
-    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    assert losses and all(math.isfinite(loss) and loss > 0 for loss in losses)
-    trained = {n: p for n, p in trainer.model.named_parameters() if p.requires_grad}
-    changed = [n for n, p in trained.items() if not torch.equal(p.detach(), before[n])]
-    assert changed  # the step updated the LoRA weights
+    assert_one_lora_step_trains(model, tokenizer, ROWS, tmp_path, max_length=256)
 
 
 @needs_model
