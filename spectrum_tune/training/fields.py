@@ -32,6 +32,11 @@ class DataError(SpectrumError, ValueError):
         self.where = where
         self.problem = problem
 
+    def __reduce__(self) -> tuple:
+        # rebuilt from both arguments, so a worker process (the demos' pools) can send it back
+        # whole; the default pickling passes only the message and the pool would break instead
+        return type(self), (self.where, self.problem)
+
 
 MULTIREF_FIELDS = frozenset({"prompt", "references", "weights", "tools", "chat_template_kwargs"})
 INCONTEXT_FIELDS = frozenset({"description", "inputs", "outputs"})

@@ -37,3 +37,13 @@ def test_utf8_files_read_as_before(tmp_path):
     row = {"prompt": "Name a café.", "references": ["Flore"]}
     path.write_text(json.dumps(row, ensure_ascii=False) + "\n\n", encoding="utf-8")
     assert list(read_rows(path)) == [(f"{path}:1", row)]
+
+
+def test_a_data_error_survives_pickling_whole():
+    """The demos train in worker processes: the error must come back as itself, message intact."""
+    import pickle
+
+    error = DataError("data.jsonl:3", "'references' is empty")
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is DataError and str(back) == "data.jsonl:3: 'references' is empty"
+    assert (back.where, back.problem) == (error.where, error.problem)
