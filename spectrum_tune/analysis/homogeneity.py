@@ -17,6 +17,13 @@ Pairwise metrics for models A and B on one item (``counts`` = normalised answer 
 * ``cross_bleu[A, B]``: mean sentence BLEU (0-100, sacrebleu, as in ``metrics.self_bleu``) of each of
   B's generations against A's generations as references. Asymmetric.
 
+Which samples: ``counts`` (the normalised whole generations) by default; when every run recorded
+``counts_extracted`` for a task (tasks with ``extract``), those, so a chat model's "Sure! Texas is a
+state." and a base model's "Texas" are the same answer. Which items: matched by prompt; when the runs
+share no prompt (a chat and a plain-text version of the same task), by position, but only if every
+position lists the same references and validator in every run -- otherwise the task is left out.
+Each task records ``matched_by`` ("prompt" | "position") and ``counts`` (the key it read).
+
 Validity: an answer is valid if it is one of the item's references; for an ``int_range`` validator
 (``{"min", "max"}`` in results.json) if it is an integer in range; items without either (free text,
 other validators, whose spec results.json does not fully keep) count every sample as valid.
@@ -154,12 +161,15 @@ def _validity(item: Mapping[str, Any]) -> Callable[[str], bool] | None:
     return None
 
 
-def item_matrices(items: Sequence[Mapping[str, Any]], bleu: bool = True) -> dict[str, np.ndarray]:
-    """All pairwise matrices for one item as recorded by several runs (same prompt, same valid set)."""
+def item_matrices(
+    items: Sequence[Mapping[str, Any]], bleu: bool = True, counts_key: str = "counts"
+) -> dict[str, np.ndarray]:
+    """All pairwise matrices for one item as recorded by several runs (same prompt, same valid set);
+    ``counts_key`` names the sample counts compared (``counts`` or ``counts_extracted``)."""
     samples = [item.get("sample") for item in items]
     result: dict[str, np.ndarray] = {}
     if all(s is not None for s in samples):
-        counts = [s["counts"] for s in samples]
+        counts = [s[counts_key] for s in samples]
         generations = [s.get("generations") or [] for s in samples]
         is_valid = _validity(items[0])
         result["js"] = pairwise(counts, counts_js, True)
@@ -194,8 +204,26 @@ def _prompt_key(item: Mapping[str, Any]) -> str:
     return json.dumps(item.get("prompt"), sort_keys=True)
 
 
-def _matched_items(tasks: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
-    """Items of one task across runs, matched by prompt (the n-th repeat of a prompt with the n-th)."""
+def _valid_set_key(item: Mapping[str, Any]) -> str:
+    return json.dumps([item.get("references") or [], item.get("validator")], sort_keys=True)
+
+
+def _matched_items(tasks: Sequence[Mapping[str, Any]]) -> tuple[list[list[Mapping[str, Any]]], str]:
+    """Items of one task across runs and how they were matched: by prompt (the n-th repeat of a
+    prompt with the n-th), else by position when every position has the same valid set in every run
+    (one task in two prompt styles), else none."""
+    by_prompt = _matched_by_prompt(tasks)
+    if by_prompt:
+        return by_prompt, "prompt"
+    columns = [task.get("items", []) for task in tasks]
+    if len({len(items) for items in columns}) == 1 and all(
+        len({_valid_set_key(item) for item in row}) == 1 for row in zip(*columns, strict=True)
+    ):
+        return [list(row) for row in zip(*columns, strict=True)], "position"
+    return [], "none"
+
+
+def _matched_by_prompt(tasks: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
     keyed = []
     for task in tasks:
         seen: dict[str, int] = {}
@@ -240,12 +268,16 @@ def homogeneity_section(
     ]
     per_task: dict[str, dict[str, np.ndarray]] = {}
     n_items: dict[str, int] = {}
+    how: dict[str, dict[str, str]] = {}
     for name in names:
-        matched = _matched_items([run["tasks"][name] for run in runs])
-        matrices = [item_matrices(items, bleu=bleu) for items in matched]
+        matched, matched_by = _matched_items([run["tasks"][name] for run in runs])
+        extracted = all("counts_extracted" in (item.get("sample") or {}) for row in matched for item in row)
+        counts_key = "counts_extracted" if matched and extracted else "counts"
+        matrices = [item_matrices(items, bleu=bleu, counts_key=counts_key) for items in matched]
         if matched and any(matrices):
             per_task[name] = _mean_matrices(matrices)
             n_items[name] = len(matched)
+            how[name] = {"matched_by": matched_by, "counts": counts_key}
     overall = _mean_matrices(list(per_task.values()))
     section: dict[str, Any] = {
         "labels": list(labels),
@@ -253,6 +285,7 @@ def homogeneity_section(
         "tasks": {
             name: {
                 "n_items": n_items[name],
+                **how[name],
                 "matrices": {key: _json_matrix(m) for key, m in mats.items()},
                 "mean": {key: _off_diagonal_mean(m) for key, m in mats.items()},
             }
@@ -317,6 +350,11 @@ def _cells(means: Mapping[str, Any], present: Sequence[tuple[str, str]]) -> list
     return [fmt(means.get(key), 1 if key == "cross_bleu" else 3) for key, _ in present]
 
 
+def _read_as(task: Mapping[str, Any]) -> str:
+    counts = "extracted" if task.get("counts") == "counts_extracted" else "whole"
+    return f"{task.get('matched_by', 'prompt')}, {counts}"
+
+
 def homogeneity_markdown(section: Mapping[str, Any]) -> str:
     """The compare.md section: per-task means over model pairs, then the overall pairwise matrices."""
     from ..evaluation.render import fmt, markdown_table
@@ -333,9 +371,11 @@ def homogeneity_markdown(section: Mapping[str, Any]) -> str:
         return "\n".join([*lines, "", "No shared open task with samples or scores."]) + "\n"
     present = [(key, title) for key, title in HEADLINE if key in section["summary"]]
     tasks = section["tasks"].items()
-    rows = [[name, str(task["n_items"]), *_cells(task["mean"], present)] for name, task in tasks]
-    rows.append(["**overall**", "", *_cells(section["summary"], present)])
-    lines += ["", markdown_table(["task", "items", *(title for _, title in present)], rows)]
+    rows = [[name, str(task["n_items"]), _read_as(task), *_cells(task["mean"], present)]
+            for name, task in tasks]
+    rows.append(["**overall**", "", "", *_cells(section["summary"], present)])
+    header = ["task", "items", "matched, counts", *(title for _, title in present)]
+    lines += ["", markdown_table(header, rows)]
     for key, title in present:
         matrix = section["overall"][key]
         note = "" if key in SYMMETRIC else " (row A, column B)"

@@ -11,9 +11,12 @@ results.json (``schema_version`` 1)::
                       "metrics": {"sample": {...}, "score": {...}, "steer": {...}},
                       "metrics_n": {"sample": {metric: items averaged}, ...},
                       "items": [{"prompt", "references", "weights",
-                                 "sample": {"metrics", "counts", "generations"},
+                                 "sample": {"metrics", "counts", "counts_extracted",
+                                            "generations", "n_generations"},
                                  "score": {"metrics", "logprobs", "q"}}]}},
-     # counts: normalised answer -> count over all N samples; generations: the first 10 raw
+     # counts: normalised answer -> count over all N samples; counts_extracted (tasks with
+     # ``extract``): the same over the extracted answers, "" for samples nothing was read from;
+     # generations: the first 10 raw
      # samples; logprobs: s_k per reference; q: softmax(s), the renormalised valid-set distribution
      # (steer items instead hold {"description", "n_examples", "n_heldout", "metrics", "nll": {k: [...]}})
      "summary": {"by_suite": {SUITE: {...}}, "by_split": {SPLIT: {...}}, "overall": {...}}}

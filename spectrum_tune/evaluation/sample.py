@@ -48,7 +48,7 @@ from .published import diverse_valid_metrics, published_text
 from .stops import decode_sample, stop_token_ids
 from .tasks import Item, Task
 
-__all__ = ["generate_samples", "item_seed", "sample_metrics", "sample_task"]
+__all__ = ["extracted_counts", "generate_samples", "item_seed", "sample_metrics", "sample_task"]
 
 NEUTRAL_SAMPLING = {
     "do_sample": True,
@@ -203,6 +203,13 @@ def _freetext_metrics(
     return metrics
 
 
+def extracted_counts(item: Item, samples: Sequence[str], mode: str, pattern: Any = None) -> dict[str, int]:
+    """Normalised answer -> count of the answers ``extract`` reads, most common first; samples it
+    reads nothing from count under ``""`` (they are still part of the output distribution)."""
+    answers = [extract_answer(s, mode, item, pattern) for s in samples]
+    return dict(answer_counts("" if a is None else a for a in answers).most_common())
+
+
 def _extracted_metrics(item: Item, samples: Sequence[str], mode: str, pattern: Any) -> dict[str, float]:
     """Validity, yield and coverage of the answers ``extract`` reads from the samples (None = invalid)."""
     answers = [extract_answer(s, mode, item, pattern) for s in samples]
@@ -336,20 +343,24 @@ def sample_task(
                 top_p=top_p,
                 prefill_once=prefill_once,
             )
-            records.append(
-                {
-                    "metrics": sample_metrics(
-                        item,
-                        generations,
-                        seed=item_rng_seed,
-                        published=published or task.published,
-                        extract=task.extract,
-                        extract_pattern=task.extract_pattern,
-                        judges=judges,
-                    ),
-                    "counts": dict(answer_counts(generations).most_common()),
-                    "generations": generations[:keep_generations],
-                    "n_generations": len(generations),
-                }
-            )
+            record = {
+                "metrics": sample_metrics(
+                    item,
+                    generations,
+                    seed=item_rng_seed,
+                    published=published or task.published,
+                    extract=task.extract,
+                    extract_pattern=task.extract_pattern,
+                    judges=judges,
+                ),
+                "counts": dict(answer_counts(generations).most_common()),
+                "generations": generations[:keep_generations],
+                "n_generations": len(generations),
+            }
+            if task.extract is not None:
+                # what cross-model homogeneity compares when a chat model's verbose answers sit
+                # beside a base model's bare ones (analysis.homogeneity)
+                record["counts_extracted"] = extracted_counts(item, generations, task.extract,
+                                                              task.extract_pattern)
+            records.append(record)
     return records

@@ -12,6 +12,7 @@ from spectrum_tune.analysis.homogeneity import (
     cross_bleu,
     cross_coverage,
     homogeneity,
+    homogeneity_markdown,
     homogeneity_section,
     item_matrices,
     top1_agreement,
@@ -89,3 +90,30 @@ def test_section_matrices_and_compare(tmp_path):
 def test_items_without_samples_only_get_score_js():
     item = {"prompt": "p", "references": ["a", "b"], "score": {"q": [0.5, 0.5]}}
     assert set(item_matrices([item, item])) == {"score_js"}
+
+
+def _styled(prompt, counts, extracted, references=("red", "blue", "green")):
+    item = {"prompt": prompt, "references": list(references), "weights": [1 / 3] * 3,
+            "sample": {"metrics": {}, "counts": counts, "counts_extracted": extracted, "generations": []}}
+    return {"tasks": {"colors": {"kind": "open", "status": "ok", "n_items": 1, "items": [item]}}}
+
+
+def test_a_chat_and_a_plain_version_of_a_task_match_by_position_on_extracted_answers():
+    chat = _styled([{"role": "user", "content": "Name a color."}],
+                   {"sure! red is nice.": 5, "blue, i think": 5}, {"red": 5, "blue": 5})
+    plain = _styled("Question: Name a color.\nAnswer:\n", {"red": 5, "blue": 5}, {"red": 5, "blue": 5})
+    section = homogeneity_section([chat, plain], ["chat", "plain"])
+    task = section["tasks"]["colors"]
+    assert (task["matched_by"], task["counts"]) == ("position", "counts_extracted")
+    assert section["summary"]["homogeneity"] == pytest.approx(1.0)  # the whole texts would share nothing
+    assert "position, extracted" in homogeneity_markdown(section)
+
+    del plain["tasks"]["colors"]["items"][0]["sample"]["counts_extracted"]  # one run without extraction
+    whole = homogeneity_section([chat, plain], ["chat", "plain"])["tasks"]["colors"]
+    assert whole["counts"] == "counts" and whole["mean"]["homogeneity"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_different_valid_sets_at_a_position_are_not_matched():
+    chat = _styled([{"role": "user", "content": "Name a color."}], {"red": 1}, {"red": 1})
+    other = _styled("Question: Name a pet.\nAnswer:\n", {"cat": 1}, {"cat": 1}, ("cat", "dog", "fish"))
+    assert homogeneity_section([chat, other], ["a", "b"])["tasks"] == {}

@@ -73,6 +73,8 @@ def test_published_run_is_recomputed_by_the_reference_formulas(tiny_model_dir, t
     assert {"vs_n_answers", "vs_valid_mass"} <= set(numbers["metrics"]["verbalized"])
     item = numbers["items"][0]
     assert len(item["sample"]["generations"]) == item["sample"]["n_generations"] == 12
+    # extract: first_valid also records the extracted answers' counts (what homogeneity compares)
+    assert sum(item["sample"]["counts_extracted"].values()) == 12
     assert len(item["score"]["published_logprobs"]) == 8
     assert STEER_NAMES <= set(results["tasks"]["steer_coin"]["metrics"]["steer"])
     positions = results["tasks"]["steer_coin"]["items"][0]["steer"]["positions"]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from spectrum_tune.evaluation.extract import append_instruction, extract_answer
+from spectrum_tune.evaluation.sample import extracted_counts
 from spectrum_tune.evaluation.tasks import Item, load_task, parse_validator
 from spectrum_tune.evaluation.verbalized import parse_verbalized, verbalized_metrics
 
@@ -44,6 +45,14 @@ def test_extract_modes(tmp_path):
     assert extract_answer("Answer: 42 (final)", "regex", numbers, re.compile(r"Answer:\s*(\d+)")) == "42"
     assert extract_answer("thinking...\n\n  Ohio  \n", "last_line", states) == "Ohio"
     assert extract_answer("nothing", "first_valid", states) is None
+
+
+def test_extracted_counts_read_verbose_and_bare_answers_alike():
+    states = _item(references=["Ohio", "New York"])
+    verbose = ["Sure! New York is lovely.", "I'd say ohio.", "Hmm, I cannot choose.", "OHIO"]
+    assert extracted_counts(states, verbose, "first_valid") == {"ohio": 2, "new york": 1, "": 1}
+    assert extracted_counts(states, ["New York", "Ohio", "Ohio", "Utah"], "first_valid") == {
+        "ohio": 2, "new york": 1, "": 1}
 
 
 def test_format_instruction_goes_to_the_last_user_turn():
