@@ -58,6 +58,4 @@ def _print_effects(report: dict, out: Path) -> int:
           f"expected effects met: {passed}/{len(report['effects'])}")
     for effect in report["effects"]:
         print(f"  {effect['status']:4s} {effect['effect']}: {effect['detail']}")
-    for effect in report.get("real_effects", []):  # the real-model runs' own expectations (issue 20)
-        print(f"  {effect['status']:4s} {effect['effect']}: {effect['detail']}")
     return 0

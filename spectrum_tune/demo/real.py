@@ -8,9 +8,12 @@
    Forcing-Diffuse loss), all from the recipes in ``recipes/`` on ``data/real``;
 2. score every spectrum setting on the ``split: tuned`` tasks of ``eval/real/<style>`` only and keep
    the one with the lowest tuned score-mode JS (ties go to alpha = beta = 1) -- the sweep;
-3. evaluate base, fixed arms and the chosen spectrum arm once on the ``split: heldout`` tasks, in
-   sample (answer extraction on) and score mode, and write the demo report plus the sweep table,
-   the training-KL curves and the issue's expected effects.
+3. with ``--seeds N``, train the fixed arms and the chosen spectrum setting again for seeds 1..N-1
+   (the sweep itself runs on seed 0);
+4. evaluate base, fixed arms and the chosen spectrum arm once per seed on the ``split: heldout``
+   tasks, in sample (answer extraction on) and score mode, and write the demo report (means and
+   ranges over seeds) plus the sweep table, the training-KL curves with their per-epoch means and
+   the issue's expected effects, judged on seed means.
 
 Held-out tasks are never used for choosing anything.
 """
@@ -18,6 +21,7 @@ Held-out tasks are never used for choosing anything.
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -30,7 +34,7 @@ import numpy as np
 from ..errors import SpectrumError
 from ..training.train import SUMMARY_FILE
 
-__all__ = ["REAL_SETS", "SWEEP", "RealSet", "check_real_effects", "run_real"]
+__all__ = ["REAL_SETS", "SWEEP", "RealSet", "check_real_effects", "epoch_means", "run_real"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,17 @@ def kl_curves(runs: dict[str, Path]) -> dict[str, list[tuple[int, float]]]:
     return curves
 
 
+def epoch_means(path: Path) -> list[float]:
+    """Training KL(w || q) averaged over each epoch's logged batches (epoch e holds the logs with
+    e - 1 < epoch <= e): one batch is noisy, an epoch's mean is what "the KL flattened" is read on."""
+    history = json.loads((path / SUMMARY_FILE).read_text())["log_history"]
+    by_epoch: dict[int, list[float]] = {}
+    for entry in history:
+        if "spectrum/kl" in entry:
+            by_epoch.setdefault(math.ceil(entry["epoch"] - 1e-9), []).append(entry["spectrum/kl"])
+    return [float(np.mean(by_epoch[epoch])) for epoch in sorted(by_epoch)]
+
+
 def plot_kl(curves: dict[str, list[tuple[int, float]]], path: Path, title: str) -> Path:
     from ..evaluation.render import new_figure, save_figure
 
@@ -89,7 +104,7 @@ def plot_kl(curves: dict[str, list[tuple[int, float]]], path: Path, title: str) 
     ax = figure.subplots()
     for name, points in curves.items():
         steps, values = zip(*points, strict=True)
-        ax.plot(steps, values, marker="o", markersize=3, label=name)
+        ax.plot(steps, values, marker="o", markersize=3, alpha=0.8, label=name)
     ax.set_xlabel("step")
     ax.set_ylabel("training KL(w || q) (nats)")
     ax.set_title(title, fontsize=10)
@@ -137,22 +152,25 @@ def _section(payload: dict[str, Any], kl_plot: Path, out: Path) -> str:
     extracted = markdown_table(["arm", *(key.replace("_", " (") + ")" for key in keys)],
                                [[arm, *(fmt(m[key]) for key in keys)]
                                 for arm, m in payload["extracted"].items()])
-    effects = markdown_table(["expected (issue 20)", "status", "measured"],
-                             [[e["effect"], e["status"], e["detail"]] for e in payload["real_effects"]])
+    epochs = max(len(means) for means in payload["kl_epochs"].values())
+    kl_rows = [[name, *(fmt(v) for v in means), fmt(means[-1] / means[-2]) if len(means) > 1 else "–"]
+               for name, means in payload["kl_epochs"].items()]
+    kl_table = markdown_table(["run", *(f"epoch {e}" for e in range(1, epochs + 1)), "last / previous"],
+                              kl_rows)
     return f"""
-## alpha/beta sweep (tuned split only, score mode)
+## alpha/beta sweep (tuned split only, score mode, seed 0)
 
 {markdown_table(["setting", "JS (score)", "JS stated odds", "valid mass", "chosen"], rows)}
 
-## Held-out sample metrics with answer extraction
+## Held-out sample metrics with answer extraction (mean over seeds)
 
 {extracted}
 
-## Expected effects of issue 20
-
-{effects}
-
 ## Training KL
+
+Mean training KL(w || q) per epoch (over its logged batches):
+
+{kl_table}
 
 ![training KL]({kl_plot.relative_to(out).as_posix()})
 """
@@ -162,8 +180,15 @@ def _done(path: Path, marker: str) -> bool:
     return (path / marker).is_file()
 
 
+def _mean_over_seeds(per_seed: list[dict[str, float]]) -> dict[str, float]:
+    from .report import _mean
+
+    return {key: _mean([values[key] for values in per_seed]) for key in per_seed[0]}
+
+
 def run_real(options: Any) -> dict[str, Any]:
-    """Train, sweep on the tuned split, evaluate once on held-out tasks, write the report."""
+    """Train, sweep on the tuned split, evaluate once per seed on held-out tasks, write the report."""
+    from ..evaluation.report import load_results
     from ..io import write_json_atomic, write_text_atomic
     from ..models import fetch_model
     from .jobs import evaluate_arm, init_worker, run_jobs, train_arm
@@ -178,66 +203,77 @@ def run_real(options: Any) -> dict[str, Any]:
     directory, gguf_file = fetch_model(real.registry)
     base = str(directory)
     tasks = [str(Path(__file__).resolve().parents[2] / "eval" / "real" / real.style)]
-    out, seed, steps = options.out, 0, options.steps
+    out, steps, seeds = options.out, options.steps, list(range(options.seeds))
+    spectrum_recipe = str(options.recipes_dir / real.spectrum)
+
+    def spectrum_job(alpha: float, beta: float, seed: int) -> tuple:
+        path = out / _sweep_name(alpha, beta) / f"seed-{seed}"
+        return (train_arm, spectrum_recipe, str(path), seed, steps,
+                ["--spectrum_alpha", str(alpha), "--spectrum_beta", str(beta)])
+
     sweep_dirs = {_sweep_name(a, b): out / _sweep_name(a, b) / "seed-0" for a, b in SWEEP}
-    arm_dirs = {arm: out / arm / "seed-0" for arm in real.arms}
+    arm_dirs = {arm: {seed: out / arm / f"seed-{seed}" for seed in seeds} for arm in real.arms}
+    training: dict[str, Any] = {}
+
+    def train(jobs: dict[str, tuple], label: str) -> None:
+        """Run the training jobs (name -> job, output dir = job[2]); --reuse keeps finished ones."""
+        todo = [name for name in jobs if not (options.reuse and _done(Path(jobs[name][2]), SUMMARY_FILE))]
+        training.update(zip(todo, run_jobs(executor, [jobs[name] for name in todo], label, options.progress),
+                            strict=True))
+        for name in jobs:
+            if name not in training:
+                summary = json.loads((Path(jobs[name][2]) / SUMMARY_FILE).read_text())
+                training[name] = {key: summary[key] for key in ("global_steps", "wall_seconds",
+                                                                "first_logged_loss", "last_logged_loss")}
 
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(options.workers, mp_context=context, initializer=init_worker) as executor:
-        jobs = {arm: (train_arm, str(options.recipes_dir / recipe), str(arm_dirs[arm]), seed, steps)
-                for arm, recipe in real.arms.items()}
-        jobs.update({_sweep_name(a, b): (train_arm, str(options.recipes_dir / real.spectrum),
-                                         str(sweep_dirs[_sweep_name(a, b)]), seed, steps,
-                                         ["--spectrum_alpha", str(a), "--spectrum_beta", str(b)])
-                     for a, b in SWEEP})
-        dirs = {**arm_dirs, **sweep_dirs}
-        # --reuse: arms already trained in --out are kept (a crash later on costs no training)
-        todo = [name for name in jobs if not (options.reuse and _done(dirs[name], SUMMARY_FILE))]
-        training = dict(zip(todo, run_jobs(executor, [jobs[name] for name in todo], "training arms",
-                                            options.progress), strict=True))
-        for name in jobs:
-            if name not in training:
-                summary = json.loads((dirs[name] / SUMMARY_FILE).read_text())
-                training[name] = {key: summary[key] for key in ("global_steps", "wall_seconds",
-                                                                "first_logged_loss", "last_logged_loss")}
+        # the fixed arms of every seed and the sweep (seed 0) do not depend on the sweep's outcome
+        jobs = {f"{arm}/seed-{seed}": (train_arm, str(options.recipes_dir / recipe), str(arm_dirs[arm][seed]),
+                                       seed, steps)
+                for seed in seeds for arm, recipe in real.arms.items()}
+        jobs.update({f"{_sweep_name(a, b)}/seed-0": spectrum_job(a, b, 0) for a, b in SWEEP})
+        train(jobs, "training arms")
         trained = time.perf_counter()
-        run_jobs(executor, [(evaluate_arm, base, str(path), str(path / "eval-tuned"), tasks, seed, None,
+        run_jobs(executor, [(evaluate_arm, base, str(path), str(path / "eval-tuned"), tasks, 0, None,
                               gguf_file, "score", "tuned") for path in sweep_dirs.values()
                              if not (options.reuse and _done(path / "eval-tuned", "results.json"))],
                   "sweep (tuned split)", options.progress)
         sweep = {name: _tuned_score(path) for name, path in sweep_dirs.items()}
         chosen = choose_setting(sweep)
+        alpha, beta = next(setting for setting in SWEEP if _sweep_name(*setting) == chosen)
+        train({f"{chosen}/seed-{seed}": spectrum_job(alpha, beta, seed) for seed in seeds[1:]},
+              "training the chosen setting (more seeds)")
         swept = time.perf_counter()
-        runs = {"base": {seed: out / "base" / "seed-0"},
-                **{arm: {seed: path} for arm, path in arm_dirs.items()},
-                "spectrum": {seed: sweep_dirs[chosen]}}
-        run_jobs(executor, [(evaluate_arm, base, None if arm == "base" else str(paths[seed]),
-                              str(paths[seed] / "eval"), tasks, seed, options.samples, gguf_file)
-                             for arm, paths in runs.items()
-                             if not (options.reuse and _done(paths[seed] / "eval", "results.json"))],
+        runs = {"base": {seed: out / "base" / f"seed-{seed}" for seed in seeds}, **arm_dirs,
+                "spectrum": {seed: out / chosen / f"seed-{seed}" for seed in seeds}}
+        run_jobs(executor, [(evaluate_arm, base, None if arm == "base" else str(path), str(path / "eval"),
+                              tasks, seed, options.samples, gguf_file)
+                             for seed in seeds for arm, paths in runs.items() for path in [paths[seed]]
+                             if not (options.reuse and _done(path / "eval", "results.json"))],
                   "evaluating (held-out)", options.progress)
     evaluated = time.perf_counter()
 
-    timings = {"training": round(trained - started, 1), "sweep_eval": round(swept - trained, 1),
+    timings = {"training": round(trained - started, 1), "sweep_and_more_seeds": round(swept - trained, 1),
                "heldout_eval": round(evaluated - swept, 1), "total": round(evaluated - started, 1)}
-    settings = {"seeds": 1, "quick": options.quick, "steps": steps, "samples": options.samples,
+    settings = {"seeds": len(seeds), "quick": options.quick, "steps": steps, "samples": options.samples,
                 "tasks": tasks, "workers": options.workers, "model": options.model,
                 "recipes": {**real.arms, "spectrum": real.spectrum}, "gguf_file": gguf_file,
                 "sweep": [list(setting) for setting in SWEEP]}
-    payload = write_demo_report(out, runs, base_model=base, timings=timings, training=training,
-                                settings=settings)
-    from ..evaluation.report import load_results
+    extracted = {arm: _mean_over_seeds([_extracted(load_results(path / "eval")) for path in paths.values()])
+                 for arm, paths in runs.items()}
 
-    payload["extracted"] = {arm: _extracted(load_results(paths[seed] / "eval"))
-                            for arm, paths in runs.items()}
-    arms = {arm: {key: value["mean"] for key, value in metrics.items()}
-            for arm, metrics in payload["arms"].items()}
-    for arm, extra in payload["extracted"].items():
-        arms[arm].update(extra)
-    curves = kl_curves(sweep_dirs)
+    def check(means: dict[str, dict[str, float]]) -> list[dict]:
+        return check_real_effects({arm: {**means[arm], **extracted[arm]} for arm in means}, sweep)
+
+    payload = write_demo_report(out, runs, base_model=base, timings=timings, training=training,
+                                settings=settings, check=check)
+    kl_runs = {**sweep_dirs, **{f"{chosen} seed {seed}": out / chosen / f"seed-{seed}" for seed in seeds[1:]}}
+    curves = kl_curves(kl_runs)
     kl_plot = plot_kl(curves, out / "plots" / "training_kl.png",
                       f"{options.model}: spectrum arms' training KL per logged step")
-    payload.update(sweep=sweep, chosen=chosen, kl_curves=curves, real_effects=check_real_effects(arms, sweep),
+    payload.update(extracted=extracted, sweep=sweep, chosen=chosen, kl_curves=curves,
+                   kl_epochs={name: epoch_means(path) for name, path in kl_runs.items()},
                    kl_last={name: float(np.mean([v for _, v in points[-3:]]))
                             for name, points in curves.items()})
     write_json_atomic(out / "results.json", payload)

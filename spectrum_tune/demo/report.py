@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import platform
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -137,8 +138,9 @@ def _aggregate(per_seed: dict[str, list[dict[str, float]]]) -> dict[str, dict[st
         summary[arm] = {}
         for key in runs[0]:
             values = [run[key] for run in runs]
-            summary[arm][key] = {"mean": _mean(values), "min": float(np.nanmin(values)),
-                                 "max": float(np.nanmax(values))}
+            finite = [v for v in values if v is not None and not math.isnan(v)]
+            summary[arm][key] = {"mean": _mean(values), "min": min(finite, default=math.nan),
+                                 "max": max(finite, default=math.nan)}
     return summary
 
 
@@ -176,14 +178,18 @@ def _per_task_js(runs: dict[str, dict[str, Any]]) -> tuple[list[str], dict[str, 
 
 def write_demo_report(out: Path, runs: dict[str, dict[int, Path]], *, base_model: str,
                       timings: dict[str, float], training: dict[str, Any],
-                      settings: dict[str, Any]) -> dict[str, Any]:
-    """Write out/results.json, out/report.md and out/plots/*.png; return the results payload."""
+                      settings: dict[str, Any],
+                      check: Callable[[dict[str, dict[str, float]]], list[dict[str, Any]]] = check_effects,
+                      ) -> dict[str, Any]:
+    """Write out/results.json, out/report.md and out/plots/*.png; return the results payload.
+
+    ``check`` judges the expected effects from the arms' seed means (the tiny world's by default)."""
     loaded = {arm: {seed: load_results(path / "eval") for seed, path in seeds.items()}
               for arm, seeds in runs.items()}
     per_seed = {arm: [headline_metrics(r) for r in by_seed.values()] for arm, by_seed in loaded.items()}
     summary = _aggregate(per_seed)
     means = {arm: {key: value["mean"] for key, value in metrics.items()} for arm, metrics in summary.items()}
-    effects = check_effects(means)
+    effects = check(means)
     first_seed = {arm: next(iter(by_seed.values())) for arm, by_seed in loaded.items()}
 
     plots_dir = out / "plots"
