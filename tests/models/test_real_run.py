@@ -62,7 +62,8 @@ def test_real_sets_have_their_recipes_and_eval_folders(tmp_path):
         for recipe in [*real.arms.values(), real.spectrum]:
             assert (REPO_ROOT / "recipes" / recipe).is_file(), recipe
         assert (REPO_ROOT / "eval/real" / real.style).is_dir()
-        assert DemoOptions(out=tmp_path, model=name).samples == 30
+        options = DemoOptions(out=tmp_path, model=name)
+        assert (options.samples, options.seeds) == (30, 3)
     with pytest.raises(SpectrumError, match="unknown demo model"):
         DemoOptions(out=tmp_path, model="gemma-9-real")
 
