@@ -19,9 +19,11 @@ Pairwise metrics for models A and B on one item (``counts`` = normalised answer 
 
 Which samples: ``counts`` (the normalised whole generations) by default; when every run recorded
 ``counts_extracted`` for a task (tasks with ``extract``), those, so a chat model's "Sure! Texas is a
-state." and a base model's "Texas" are the same answer. Which items: matched by prompt; when the runs
-share no prompt (a chat and a plain-text version of the same task), by position, but only if every
-position lists the same references and validator in every run -- otherwise the task is left out.
+state." and a base model's "Texas" are the same answer; samples nothing was read from (the ``""``
+entry) are left out there, else two models that mostly fail to answer would look alike for it.
+Which items: matched by prompt; when the runs share no prompt (a chat and a plain-text version of
+the same task), by position, but only if every position lists the same references and validator in
+every run -- otherwise the task is left out.
 Each task records ``matched_by`` ("prompt" | "position") and ``counts`` (the key it read).
 
 Validity: an answer is valid if it is one of the item's references; for an ``int_range`` validator
@@ -170,6 +172,8 @@ def item_matrices(
     result: dict[str, np.ndarray] = {}
     if all(s is not None for s in samples):
         counts = [s[counts_key] for s in samples]
+        if counts_key == "counts_extracted":
+            counts = [{answer: n for answer, n in c.items() if answer} for c in counts]
         generations = [s.get("generations") or [] for s in samples]
         is_valid = _validity(items[0])
         result["js"] = pairwise(counts, counts_js, True)

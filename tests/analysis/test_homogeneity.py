@@ -101,7 +101,8 @@ def _styled(prompt, counts, extracted, references=("red", "blue", "green")):
 def test_a_chat_and_a_plain_version_of_a_task_match_by_position_on_extracted_answers():
     chat = _styled([{"role": "user", "content": "Name a color."}],
                    {"sure! red is nice.": 5, "blue, i think": 5}, {"red": 5, "blue": 5})
-    plain = _styled("Question: Name a color.\nAnswer:\n", {"red": 5, "blue": 5}, {"red": 5, "blue": 5})
+    plain = _styled("Question: Name a color.\nAnswer:\n", {"red": 5, "blue": 5, "i like paint": 7},
+                    {"red": 5, "blue": 5, "": 7})  # unread samples are left out of the comparison
     section = homogeneity_section([chat, plain], ["chat", "plain"])
     task = section["tasks"]["colors"]
     assert (task["matched_by"], task["counts"]) == ("position", "counts_extracted")
