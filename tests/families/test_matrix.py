@@ -127,8 +127,11 @@ def test_prefix_sharing_equals_full_sequences_or_falls_back(family, tmp_path, ca
         assert not notices
 
 
-def _tune(model, tokenizer, family, steps=80):
-    """Teach the tiny model to answer "red" or "blue" (then end its turn) to one prompt."""
+def _tune(model, tokenizer, family, steps=150, lr=1e-2):
+    """Teach the tiny model to answer "red" or "blue" (then end its turn) to one prompt.
+
+    Trained to convergence, not to the edge of it: with lr 3e-2 and 80 steps the gpt2 model sat at
+    12-13 of 16 valid samples, and a different CPU's rounding moved it across the test's 80 %."""
     group = tokenize_group(
         {"prompt": _prompt(family), "references": ["red", "blue"], "weights": [0.5, 0.5]},
         tokenizer,
@@ -140,7 +143,7 @@ def _tune(model, tokenizer, family, steps=80):
     mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences])
     labels = input_ids.masked_fill(mask == 0, -100)
     labels[:, : len(group["prompt_ids"])] = -100
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(steps):
         optimizer.zero_grad()
