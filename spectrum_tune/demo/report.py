@@ -32,8 +32,13 @@ HEADLINE = [
 COVERAGE_FACTOR = 4  # coverage is judged where samples >= 4x the valid-set size
 
 
+def _finite(values: list[float | None]) -> list[float]:
+    """The values that are defined (an undefined metric is None or nan)."""
+    return [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+
+
 def _mean(values: list[float]) -> float:
-    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    values = _finite(values)
     return float(np.mean(values)) if values else float("nan")
 
 
@@ -138,7 +143,7 @@ def _aggregate(per_seed: dict[str, list[dict[str, float]]]) -> dict[str, dict[st
         summary[arm] = {}
         for key in runs[0]:
             values = [run[key] for run in runs]
-            finite = [v for v in values if v is not None and not math.isnan(v)]
+            finite = _finite(values)
             summary[arm][key] = {"mean": _mean(values), "min": min(finite, default=math.nan),
                                  "max": max(finite, default=math.nan)}
     return summary
