@@ -45,7 +45,8 @@ def pool_scores(
     row: dict[str, Any], responses: Sequence[str], quality: RewardFunction | None, where: str = "row"
 ) -> list[float]:
     """Quality of each response: the row's ``scores`` when given, else ``quality`` called the
-    way GRPOTrainer calls a reward function (the row's columns repeated per response)."""
+    way GRPOTrainer calls a reward function (the row's columns repeated per response), the pool
+    as one group (``num_generations`` = the pool size, for group-level quality functions)."""
     given = row.get(SCORES)
     if given is not None:
         if not isinstance(given, list) or len(given) != len(responses):
@@ -55,6 +56,7 @@ def pool_scores(
         raise SpectrumError(f"{where}: no '{SCORES}' and no quality function to score the responses")
     count = len(responses)
     columns = {key: [value] * count for key, value in row.items() if key not in {"prompt", RESPONSES}}
+    columns["num_generations"] = count
     scores = quality(prompts=[row["prompt"]] * count, completions=list(responses), **columns)
     if any(score is None or math.isnan(score) for score in scores):
         raise SpectrumError(f"{where}: the quality function cannot score this row (it lacks a valid set?)")

@@ -3,8 +3,12 @@
 TRL calls every reward function as ``f(prompts=..., completions=..., completion_ids=...,
 **columns)`` where each dataset column (``references``, ``weights``, ``validator``, ``answer``,
 ...) arrives as a list aligned with the completions, and returns one float (or ``None``) per
-completion. A prompt's ``num_generations`` completions arrive in the same call, so group-level
-rewards need no trainer change: the completions are grouped here by their prompt.
+completion. Each process calls it on its own slice of the generation batch only, so a prompt's
+``num_generations`` completions may be split across processes, and two rows with the same prompt
+text are two groups. The group-level rewards (distribution, diversity, popularity) therefore
+score the groups the way TRL forms them, runs of ``num_generations`` by position in the global
+batch, gathered from every process (:func:`~spectrum_tune.rl.groups.gather_groups`); called
+outside a trainer they need ``num_generations=G`` and a call of whole groups in order.
 
 * :func:`validity_reward` -- a plain function: 1.0 for a valid completion, 0.0 otherwise.
 * :func:`distribution_reward` -- a plain function: the leave-one-out decrease in Jensen-Shannon
@@ -30,13 +34,13 @@ from typing import Any
 from ..errors import SpectrumError
 from ..evaluation.metrics import js_divergence, normalize_answer
 from .equivalence import equivalence_function
+from .groups import gather_groups
 
 __all__ = [
     "RewardFunction",
     "completion_text",
     "distribution_reward",
     "diversity_reward",
-    "group_by_prompt",
     "group_distribution_rewards",
     "group_diversity",
     "popularity_reward",
@@ -60,21 +64,6 @@ def completion_text(completion: Any) -> str:
     raise SpectrumError(
         f"a completion must be a string or a list of chat messages, got {type(completion).__name__}"
     )
-
-
-def _prompt_key(prompt: Any) -> str:
-    return prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, default=str)
-
-
-def group_by_prompt(prompts: Sequence[Any]) -> list[list[int]]:
-    """Indices of the completions that share a prompt, groups in order of first appearance.
-
-    TRL sends a prompt's generations together (on one process), so a group here is the
-    GRPO group; with several processes a group split across them is scored per part."""
-    groups: dict[str, list[int]] = {}
-    for index, prompt in enumerate(prompts):
-        groups.setdefault(_prompt_key(prompt), []).append(index)
-    return list(groups.values())
 
 
 def _column(kwargs: dict[str, Any], name: str, count: int) -> list[Any]:
@@ -212,20 +201,30 @@ def distribution_reward(
     be infinite, and unlike total variation it still grades a move between two over-represented
     answers. Why leave-one-out: it is each completion's marginal effect on the group-level
     objective, so the sum over the group tracks the group's distance to the target. Rows
-    without ``references`` get ``None``."""
+    without ``references`` get ``None``.
+
+    A group is a run of ``num_generations`` completions of the trainer's generation batch
+    (gathered from every process), scored against its own row's ``references``/``weights``;
+    outside a trainer pass ``num_generations=G`` (see :func:`~spectrum_tune.rl.groups.gather_groups`)."""
     count = len(completions)
-    references = _column(kwargs, "references", count)
-    weights = _column(kwargs, "weights", count)
-    texts = [completion_text(c) for c in completions]
-    rewards: list[float | None] = [None] * count
-    for group in group_by_prompt(prompts):
+    batch = gather_groups(
+        "distribution_reward",
+        prompts,
+        kwargs,
+        text=[completion_text(c) for c in completions],
+        references=_column(kwargs, "references", count),
+        weights=_column(kwargs, "weights", count),
+    )
+    texts, references, weights = (batch.columns[key] for key in ("text", "references", "weights"))
+    rewards: list[float | None] = [None] * len(texts)
+    for group in batch.groups():
         first = group[0]
         if not references[first]:
             continue
         values = group_distribution_rewards([texts[i] for i in group], references[first], weights[first])
         for position, value in zip(group, values, strict=True):
             rewards[position] = value
-    return rewards
+    return batch.local(rewards)
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,7 +269,10 @@ def diversity_reward(
     equivalence: Any = "normalized",
     **kwargs: Any,
 ) -> Any:
-    """DARLING's reward, ``quality_i * d_i`` (see :func:`group_diversity`), per prompt group.
+    """DARLING's reward, ``quality_i * d_i`` (see :func:`group_diversity`), per GRPO group: a run
+    of ``num_generations`` completions of the trainer's generation batch, gathered from every
+    process (outside a trainer pass ``num_generations=G``; see
+    :func:`~spectrum_tune.rl.groups.gather_groups`).
 
     Two ways to use it: as a plain reward function (``reward_funcs=[diversity_reward]``:
     quality = :func:`validity_reward`, equivalence = normalised answer), or as a factory when
@@ -303,16 +305,24 @@ def _diversity(
     classes: Any,
     kwargs: dict[str, Any],
 ) -> list[float | None]:
-    texts = [completion_text(c) for c in completions]
-    scores = _quality_scores(quality, prompts, completions, kwargs)
+    # quality is a TRL reward function: called on this process's slice as TRL would call it
+    # (a group-level quality gathers its own groups), its scores then gathered with the texts
+    batch = gather_groups(
+        "diversity_reward",
+        prompts,
+        kwargs,
+        text=[completion_text(c) for c in completions],
+        score=_quality_scores(quality, prompts, completions, kwargs),
+    )
+    texts, scores = batch.columns["text"], batch.columns["score"]
     rewards: list[float | None] = [None] * len(texts)
-    for group in group_by_prompt(prompts):
+    for group in batch.groups():
         ids = list(classes([texts[i] for i in group]))
         if len(ids) != len(group):
             raise SpectrumError(f"the equivalence returned {len(ids)} class ids for {len(group)} texts")
         for position, diversity in zip(group, group_diversity(ids), strict=True):
             rewards[position] = scores[position] * diversity
-    return rewards
+    return batch.local(rewards)
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,23 +335,30 @@ def popularity_reward(margin: float = 0.2) -> RewardFunction:
     models tend to: ``q_i = v_i * (1 - margin + margin * n_i / G)``, where ``v_i`` is
     :func:`validity_reward` (1 when the row has no valid set), ``n_i`` the number of the group's
     completions with the same normalised answer and ``G`` the group size. A valid answer every
-    completion gives scores 1; a valid answer given once scores about ``1 - margin``."""
+    completion gives scores 1; a valid answer given once scores about ``1 - margin``. Groups as
+    for :func:`distribution_reward` (outside a trainer pass ``num_generations=G``)."""
     if not 0 <= margin <= 1:
         raise SpectrumError("popularity margin must be in [0, 1]")
 
     def popularity_reward(
         prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any
     ) -> list[float | None]:
-        valid = validity_reward(prompts, completions, **kwargs)
-        answers = [normalize_answer(completion_text(c)) for c in completions]
+        batch = gather_groups(
+            "popularity_reward",
+            prompts,
+            kwargs,
+            answer=[normalize_answer(completion_text(c)) for c in completions],
+            valid=validity_reward(prompts, completions, **kwargs),
+        )
+        answers, valid = batch.columns["answer"], batch.columns["valid"]
         rewards: list[float | None] = [None] * len(answers)
-        for group in group_by_prompt(prompts):
+        for group in batch.groups():
             counts: dict[str, int] = {}
             for i in group:
                 counts[answers[i]] = counts.get(answers[i], 0) + 1
             for i in group:
                 validity = 1.0 if valid[i] is None else valid[i]
                 rewards[i] = validity * (1 - margin + margin * counts[answers[i]] / len(group))
-        return rewards
+        return batch.local(rewards)
 
     return popularity_reward

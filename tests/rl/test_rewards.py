@@ -57,19 +57,38 @@ def test_group_diversity_hand_computed():
     assert group_diversity(["a"]) == [1.0]
 
 
-def test_diversity_reward_groups_by_prompt_and_multiplies_quality():
-    prompts = ["P", "P", "Q", "P", "Q"]  # two interleaved groups
-    completions = ["1", "1", "5", "2", "5"]
-    references = [["1", "2", "3"], ["1", "2", "3"], ["4"], ["1", "2", "3"], ["4"]]
-    rewards = diversity_reward(prompts=prompts, completions=completions, references=references)
-    # P: classes 1, 1, 2 (G = 3) -> d = 1/2, 1/2, 1, all valid; Q: invalid -> quality 0
-    assert rewards == pytest.approx([0.5, 0.5, 0.0, 1.0, 0.0])
+def test_diversity_reward_groups_by_position_and_multiplies_quality():
+    # three groups of G = 3 in TRL's order; the first two rows share their prompt text
+    prompts = ["P", "P", "P", "P", "P", "P", "Q", "Q", "Q"]
+    completions = ["1", "1", "2", "1", "2", "3", "5", "5", "4"]
+    references = [["1", "2", "3"]] * 3 + [["1", "2"]] * 3 + [["4"]] * 3
+    rewards = diversity_reward(
+        prompts=prompts, completions=completions, references=references, num_generations=3
+    )
+    # group 1: classes 1, 1, 2 -> d = 1/2, 1/2, 1, all valid; group 2: all distinct, "3" invalid for
+    # its own references; group 3: 5, 5 invalid -> quality 0, "4" valid and unique
+    assert rewards == pytest.approx([0.5, 0.5, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0])
+
+
+def test_group_rewards_refuse_when_they_cannot_tell_the_groups():
+    with pytest.raises(SpectrumError, match="diversity_reward scores GRPO groups and cannot tell them"):
+        diversity_reward(prompts=["p"] * 2, completions=["a", "b"])
+    with pytest.raises(SpectrumError, match="has 3 completions, not whole groups of num_generations=2"):
+        distribution_reward(
+            prompts=["p"] * 3, completions=["a"] * 3, references=[["a"]] * 3, num_generations=2
+        )
+    with pytest.raises(SpectrumError, match="completions 0-1 of the generation batch do not share one"):
+        popularity_reward()(prompts=["p", "q"], completions=["a", "b"], num_generations=2)
+    with pytest.raises(SpectrumError, match="num_generations must be a positive int"):
+        diversity_reward(prompts=["p"], completions=["a"], num_generations=0)
 
 
 def test_diversity_factory_with_callable_equivalence_and_no_quality():
     reward = diversity_reward(quality=None, equivalence=lambda texts: [len(t) for t in texts])
     assert reward.__name__ == "diversity_reward"
-    assert reward(prompts=[CHAT] * 3, completions=[turn("aa"), turn("bb"), turn("c")]) == pytest.approx(
+    assert reward(
+        prompts=[CHAT] * 3, completions=[turn("aa"), turn("bb"), turn("c")], num_generations=3
+    ) == pytest.approx(
         [0.5, 0.5, 1.0]
     )
 
@@ -77,7 +96,9 @@ def test_diversity_factory_with_callable_equivalence_and_no_quality():
 def test_diversity_factory_with_a_quality_function():
     reward = diversity_reward(quality=lambda prompts, completions, **kw: [0.5, 1.0, None])
     # classes a, a, b -> d = 1/2, 1/2, 1; a None quality counts as 1
-    assert reward(prompts=["p"] * 3, completions=["a", "a", "b"]) == pytest.approx([0.25, 0.5, 1.0])
+    assert reward(prompts=["p"] * 3, completions=["a", "a", "b"], num_generations=3) == pytest.approx(
+        [0.25, 0.5, 1.0]
+    )
 
 
 def test_named_equivalence_missing_is_one_line_error(monkeypatch):
@@ -92,11 +113,10 @@ def test_novelty_equivalence_is_noveltybench_rule():
     """equivalence="novelty" is the eval's NoveltyBench short-answer rule: "New York", "New Jersey",
     "New Mexico" and "York" are one class; "Ohio." differs from "ohio" / "Ohio" / "OHIO"."""
     reward = diversity_reward(equivalence="novelty")
-    assert reward(prompts=["p"] * 4, completions=["New York", "New Jersey", "New Mexico", "York"]) == (
-        pytest.approx([0.0, 0.0, 0.0, 0.0])
-    )
+    texts = ["New York", "New Jersey", "New Mexico", "York"]
+    assert reward(prompts=["p"] * 4, completions=texts, num_generations=4) == pytest.approx([0.0] * 4)
     # classes of sizes 1 and 3 in a group of 4: d = (4 - 1) / 3 and (4 - 3) / 3
-    assert reward(prompts=["p"] * 4, completions=["Ohio.", "ohio", "Ohio", "OHIO"]) == (
+    assert reward(prompts=["p"] * 4, completions=["Ohio.", "ohio", "Ohio", "OHIO"], num_generations=4) == (
         pytest.approx([1.0, 1 / 3, 1 / 3, 1 / 3])
     )
 
@@ -123,6 +143,7 @@ def test_distribution_reward_leave_one_out_js_hand_computed():
         completions=["a", "A.", "b", "x"],
         references=[["a", "b"]] * 4,
         weights=[[0.5, 0.5]] * 4,
+        num_generations=4,
     )
     expected = [4 * (without_a - full)] * 2 + [4 * (without_b - full), 4 * (without_x - full)]
     assert rewards == pytest.approx(expected, abs=1e-9)
@@ -131,17 +152,21 @@ def test_distribution_reward_leave_one_out_js_hand_computed():
 
 def test_distribution_reward_single_completion_and_uniform_default():
     # G = 1: the empty distribution counts as JS = ln 2
-    rewards = distribution_reward(prompts=["p"], completions=["a"], references=[["a", "b"]])
+    rewards = distribution_reward(
+        prompts=["p"], completions=["a"], references=[["a", "b"]], num_generations=1
+    )
     assert rewards == pytest.approx([math.log(2) - 0.75 * math.log(4 / 3)])
 
 
 def test_distribution_reward_rows_without_references_get_none():
-    assert distribution_reward(prompts=["p", "p"], completions=["a", "b"]) == [None, None]
+    assert distribution_reward(prompts=["p", "p"], completions=["a", "b"], num_generations=2) == [None, None]
 
 
 def test_popularity_reward_hand_computed():
     reward = popularity_reward(margin=0.2)
-    rewards = reward(prompts=["p"] * 4, completions=["1", "1", "2", "x"], references=[["1", "2"]] * 4)
+    rewards = reward(
+        prompts=["p"] * 4, completions=["1", "1", "2", "x"], references=[["1", "2"]] * 4, num_generations=4
+    )
     assert rewards == pytest.approx([0.9, 0.9, 0.85, 0.0])
 
 
@@ -188,4 +213,4 @@ def test_classifier_equivalence_partitions_by_pair_probability(
     classes = classifier_equivalence(str(tmp_path / "classifier"), threshold=threshold)
     assert classes(["red", "blue", "green"]) == expected
     reward = diversity_reward(quality=None, equivalence=str(tmp_path / "classifier"))
-    assert len(reward(prompts=["p"] * 2, completions=["a", "b"])) == 2
+    assert len(reward(prompts=["p"] * 2, completions=["a", "b"], num_generations=2)) == 2
