@@ -95,7 +95,7 @@ def main() -> None:
         completions = copy.deepcopy(kept["rollouts"][3])
         columns = {key: [row[key] for row in inputs] for key in inputs[0] if key != "prompt"}
         started = time.perf_counter()
-        arms[arm](prompts=prompts, completions=completions, **columns)
+        arms[arm](prompts=prompts, completions=completions, num_generations=args.generations, **columns)
         return time.perf_counter() - started
 
     for arm in arms:  # warm-up (and the one real generation)
