@@ -55,3 +55,14 @@ def test_bad_rows_are_one_line_errors():
         divpo_pairs([ROW], top_fraction=0.8)
     with pytest.raises(SpectrumError, match="cannot score"):
         divpo_pairs([{"prompt": "p", "responses": ["a", "b"]}])  # no valid set, no scores
+
+
+def test_a_group_level_quality_scores_the_pool_as_one_group():
+    """popularity_reward needs its group: pool_scores passes the pool as one (num_generations =
+    the pool size). Pool of 7: "1" x3 valid -> 0.8 + 0.2 * 3/7, "2" valid once -> 0.8 + 0.2/7."""
+    from spectrum_tune.rl.divpo import pool_scores
+    from spectrum_tune.rl.rewards import popularity_reward
+
+    scores = pool_scores(ROW, ROW["responses"], popularity_reward(margin=0.2))
+    assert scores[:4] == pytest.approx([0.8 + 0.6 / 7] * 3 + [0.8 + 0.2 / 7])
+    assert scores[4:] == [0.0, 0.0, 0.0]
