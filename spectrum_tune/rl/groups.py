@@ -53,7 +53,12 @@ class GroupBatch:
 
 
 def _prompt_key(prompt: Any) -> str:
-    return prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, default=str)
+    """A prompt as text, for checking that a group's completions share one. Objects JSON cannot
+    write (an image in a message) count by their type: their ``str`` may hold a memory address,
+    which differs between the processes that hold the two halves of one group."""
+    if isinstance(prompt, str):
+        return prompt
+    return json.dumps(prompt, sort_keys=True, default=lambda value: f"<{type(value).__name__}>")
 
 
 def _calling_trainer(kwargs: dict[str, Any]) -> Any:
