@@ -126,11 +126,12 @@ def gather_groups(
             f"{name}: the generation batch has {total} completions, "
             f"not whole groups of num_generations={size}"
         )
-    batch = GroupBatch(size=size, start=start, count=len(prompts), columns=gathered)
-    for group in batch.groups():
-        if len({gathered["prompt"][i] for i in group}) > 1:
+    # every group is checked, not only this call's: each process sees the same gathered batch, so
+    # all of them stop together (one process stopping alone would leave the others in a collective)
+    for first in range(0, total, size):
+        if len(set(gathered["prompt"][first : first + size])) > 1:
             raise SpectrumError(
-                f"{name}: completions {group.start}-{group.stop - 1} of the generation batch do not share "
+                f"{name}: completions {first}-{first + size - 1} of the generation batch do not share "
                 f"one prompt, so they are not one group of num_generations={size} (TRL's RepeatSampler order)"
             )
-    return batch
+    return GroupBatch(size=size, start=start, count=len(prompts), columns=gathered)
