@@ -68,8 +68,10 @@ def train_rlp(base: Path, rows, out: Path, args, seed: int) -> None:
         max_steps=args.steps, learning_rate=args.lr, lr_scheduler_type="constant", logging_steps=5,
         save_strategy="no", report_to="none", seed=seed, disable_tqdm=True,
     )
-    trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=config, train_dataset=Dataset.from_list(rows),
-                          processing_class=tokenizer, callbacks=[reward.callback])
+    trainer = GRPOTrainer(
+        model=model, reward_funcs=[reward], args=config, train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer, callbacks=[reward.callback],
+    )
     trainer.train()
     rewards = [entry["reward"] for entry in trainer.state.log_history if "reward" in entry]
     (out / "rewards.json").write_text(json.dumps(rewards))
@@ -162,9 +164,9 @@ def main() -> None:
             numbers = post_train_and_eval(model_dir, out, args, seed, heldout)
             results[arm][str(seed)] = {**numbers, "continued_pretraining_seconds": seconds}
             print(arm, seed, json.dumps(results[arm][str(seed)]), flush=True)
-            (args.out / "results.json").write_text(json.dumps({"args": vars(args) | {"out": str(args.out)},
-                                                               "train_rows": len(rows), "heldout_rows": len(heldout),
-                                                               "results": results}, indent=1))
+            summary = {"args": vars(args) | {"out": str(args.out)}, "train_rows": len(rows),
+                       "heldout_rows": len(heldout), "results": results}
+            (args.out / "results.json").write_text(json.dumps(summary, indent=1))
     keys = ["closed_answer_prob", "continuation_loglik_after_cpt", "continuation_loglik_after_sft",
             "continued_pretraining_seconds"]
     print("| arm | " + " | ".join(keys) + " |")
