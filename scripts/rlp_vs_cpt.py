@@ -114,7 +114,7 @@ def post_train_and_eval(model_dir: Path, out: Path, args, seed: int, heldout) ->
     sft = out / "sft"
     assert main(["train", "--config", str(REPO / "recipes" / "tiny-sft.yaml"), "--model_name_or_path",
                  str(model_dir), "--output_dir", str(sft), "--max_steps", str(args.sft_steps),
-                 "--seed", str(seed), "--disable_tqdm", "true"]) == 0
+                 "--seed", str(seed), "--disable_tqdm", "true", "--overwrite_output_dir", "true"]) == 0
     model, _ = load_for_eval(str(model_dir), adapter=str(sft))
     after = continuation_loglik(model, tokenizer, heldout)
     assert main(["eval", "--model", str(model_dir), "--adapter", str(sft), "--tasks", "accuracy",
@@ -139,6 +139,7 @@ def main() -> None:
     parser.add_argument("--ema_decay", type=float, default=0.9)
     parser.add_argument("--sft_steps", type=int, default=60)
     parser.add_argument("--out", type=Path, default=Path("runs/rlp-vs-cpt"))
+    parser.add_argument("--base", type=Path, help="the starting model directory (default: the tiny model)")
     args = parser.parse_args()
 
     import torch
@@ -147,7 +148,7 @@ def main() -> None:
     from spectrum_tune.world import tiny_model_path
 
     torch.set_num_threads(1)
-    base = tiny_model_path()
+    base = args.base or tiny_model_path()
     rows = text_rows(TEXT, CONTEXT_WORDS, CONTINUATION_WORDS)
     heldout = heldout_rows()
     results: dict[str, dict[str, dict[str, float]]] = {"base": {}, "cpt": {}, "rlp": {}}
@@ -164,7 +165,8 @@ def main() -> None:
             numbers = post_train_and_eval(model_dir, out, args, seed, heldout)
             results[arm][str(seed)] = {**numbers, "continued_pretraining_seconds": seconds}
             print(arm, seed, json.dumps(results[arm][str(seed)]), flush=True)
-            summary = {"args": vars(args) | {"out": str(args.out)}, "train_rows": len(rows),
+            summary = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                       "train_rows": len(rows),
                        "heldout_rows": len(heldout), "results": results}
             (args.out / "results.json").write_text(json.dumps(summary, indent=1))
     keys = ["closed_answer_prob", "continuation_loglik_after_cpt", "continuation_loglik_after_sft",
