@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--prefixes", type=int, default=4)
     parser.add_argument("--thoughts", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--ema_decay", type=float, default=0.9)
     parser.add_argument("--sft_steps", type=int, default=60)
     parser.add_argument("--out", type=Path, default=Path("runs/rlp-vs-cpt"))
