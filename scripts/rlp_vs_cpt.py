@@ -85,7 +85,8 @@ def train_cpt(base: Path, rows, out: Path, args, seed: int) -> None:
 
     torch.manual_seed(seed)
     model, tokenizer = AutoModelForCausalLM.from_pretrained(base), AutoTokenizer.from_pretrained(base)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)  # GRPOConfig's defaults otherwise
+    # as the Trainer under GRPO: AdamW without weight decay, gradients clipped at norm 1
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     model.train()
@@ -96,6 +97,7 @@ def train_cpt(base: Path, rows, out: Path, args, seed: int) -> None:
         labels = encoded["input_ids"].masked_fill(encoded["attention_mask"] == 0, -100)
         loss = model(**encoded, labels=labels).loss
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     model.save_pretrained(out)
