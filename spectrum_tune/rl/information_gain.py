@@ -21,7 +21,10 @@ The callback hands the reward the trainer's model and tokenizer at ``on_train_be
 EMA baseline, moves the baseline towards the policy after every optimizer step
 (``baseline <- decay * baseline + (1 - decay) * policy``, trainable weights only, as the others never
 change). ``baseline="frozen"`` keeps the weights the run started from (a copy; no update). Either
-costs one extra copy of the model in memory. Both log-probabilities are exact, computed without
+costs one extra copy of the model in memory. Under GRPO the baseline term is the same for every
+thought of a group (same prefix, same continuation), so it cancels in the group-relative advantage:
+it makes the logged reward an information gain (> 0: the thought helps) and matters only where rewards
+are compared across groups (``scale_rewards="batch"``). Both log-probabilities are exact, computed without
 gradient (the reward is a number; GRPO's gradient flows through the thought's log-probability).
 
 Token ids: the prompt is tokenised as GRPOTrainer tokenises it (``tokenizer(prompt)``), the thought
