@@ -90,7 +90,7 @@ def train_cpt(base: Path, rows, out: Path, args, seed: int) -> None:
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     model.train()
-    for step in range(args.steps):
+    for step in range(args.cpt_steps or args.steps):
         batch = [rows[order[(step * args.prefixes + i) % len(rows)]] for i in range(args.prefixes)]
         texts = [row["prompt"] + row["continuation"] for row in batch]
         encoded = tokenizer(texts, return_tensors="pt", padding=True)
@@ -140,6 +140,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--ema_decay", type=float, default=0.9)
     parser.add_argument("--sft_steps", type=int, default=60)
+    parser.add_argument("--cpt_steps", type=int, help="CPT steps (default: --steps)")
+    parser.add_argument("--arms", nargs="+", default=["base", "cpt", "rlp"], choices=["base", "cpt", "rlp"])
     parser.add_argument("--out", type=Path, default=Path("runs/rlp-vs-cpt"))
     parser.add_argument("--base", type=Path, help="the starting model directory (default: the tiny model)")
     args = parser.parse_args()
@@ -153,7 +155,7 @@ def main() -> None:
     base = args.base or tiny_model_path()
     rows = text_rows(TEXT, CONTEXT_WORDS, CONTINUATION_WORDS)
     heldout = heldout_rows()
-    results: dict[str, dict[str, dict[str, float]]] = {"base": {}, "cpt": {}, "rlp": {}}
+    results: dict[str, dict[str, dict[str, float]]] = {arm: {} for arm in args.arms}
     for seed in args.seeds:
         for arm in results:
             out = args.out / f"seed{seed}" / arm
