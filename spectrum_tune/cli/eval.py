@@ -88,6 +88,13 @@ def _eval_parser() -> argparse.ArgumentParser:
         "--reward_model", help="free text: reward model path for NoveltyBench utility_k (patience 0.8)"
     )
     parser.add_argument(
+        "--overtone_judge",
+        default="keywords",
+        help="overtone tasks: 'keywords' (the viewpoints' keyword rules, default) or an NLI cross-encoder "
+        "path or Hub id judging whether each answer entails each viewpoint (e.g. "
+        "cross-encoder/nli-deberta-v3-base)",
+    )
+    parser.add_argument(
         "--verbalized",
         type=int,
         metavar="K",
@@ -133,6 +140,7 @@ def main(argv: list[str]) -> int:
             novelty_threshold=args.novelty_threshold,
             reward_model=args.reward_model,
             verbalized=args.verbalized,
+            overtone_judge=args.overtone_judge,
             temperature=args.temperature,
             top_p=args.top_p,
             out=args.out,

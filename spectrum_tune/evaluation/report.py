@@ -22,6 +22,7 @@ __all__ = ["load_results", "render_markdown", "write_plots", "write_report"]
 SAMPLE_COLUMNS = (
     "validity", "accuracy", "coverage", "yield", "unique_pct", "collision", "js", "tv", "entropy",
     "distinct_1", "distinct_2", "self_bleu", "vendi", "distinct_k",
+    "overtone_coverage", "overtone_union", "overtone_complete",
 )  # fmt: skip
 SCORE_COLUMNS = ("valid_mass", "answer_prob", "js", "tv", "entropy")
 DIGITS = {"yield": 1, "distinct_k": 1, "self_bleu": 1, "vendi": 2}
@@ -126,7 +127,8 @@ def render_markdown(results: dict[str, Any]) -> str:
 # Per-item columns, by namespace, in this order where an item has them.
 ITEM_COLUMNS = (
     ("sample", "validity"), ("sample", "accuracy"), ("sample", "coverage"), ("sample", "js"),
-    ("sample", "entropy"), ("score", "valid_mass"), ("score", "answer_prob"), ("score", "js"),
+    ("sample", "entropy"), ("sample", "overtone_coverage"), ("sample", "overtone_union"),
+    ("score", "valid_mass"), ("score", "answer_prob"), ("score", "js"),
 )  # fmt: skip
 TOP_ANSWERS = 3
 MAX_PROMPT_CHARS = 60

@@ -18,6 +18,8 @@ results.json (``schema_version`` 1)::
      # ``extract``): the same over the extracted answers, "" for samples nothing was read from;
      # generations: the first 10 raw
      # samples; logprobs: s_k per reference; q: softmax(s), the renormalised valid-set distribution
+     # overtone items add "viewpoints" [{text, keywords, label}] and sample "viewpoints" {name: share
+     # of samples presenting it}; their sample metrics add overtone_coverage/_union/_complete
      # (steer items instead hold {"description", "n_examples", "n_heldout", "metrics", "nll": {k: [...]}})
      "summary": {"by_suite": {SUITE: {...}}, "by_split": {SPLIT: {...}}, "overall": {...}}}
 
@@ -83,6 +85,7 @@ class EvalOptions:
     verbalized: int | None = None  # Verbalized Sampling arm: ask for this many answers + probabilities
     temperature: float | None = None  # sample mode; None: the task's own, else 1.0
     top_p: float | None = None  # sample mode; None: the task's own, else 1.0
+    overtone_judge: str = "keywords"  # overtone tasks: keyword rules, or an NLI model path / Hub id
 
 
 def sampling_settings(task: Task, options: EvalOptions) -> dict[str, float]:
@@ -124,11 +127,16 @@ def load_for_eval(model: str, adapter: str | None = None, gguf_file: str | None 
     return loaded, tokenizer
 
 
-def load_judges(options: EvalOptions) -> dict[str, Any]:
-    """The NoveltyBench equivalence classifier and reward model named by the options (loaded once)."""
+def load_judges(options: EvalOptions, tasks: list[Task] = ()) -> dict[str, Any]:
+    """The NoveltyBench equivalence classifier and reward model named by the options, and the
+    overtone judge where ``tasks`` has an overtone task (each loaded once)."""
     from .metrics.novelty import PairClassifier, RewardModel
 
     judges: dict[str, Any] = {"threshold": options.novelty_threshold}
+    if any(task.kind == "overtone" for task in tasks):
+        from .overtone import load_overtone_judge
+
+        judges["overtone"] = load_overtone_judge(options.overtone_judge)
     try:
         if options.novelty_classifier:
             judges["classifier"] = PairClassifier(options.novelty_classifier)
@@ -174,6 +182,8 @@ def _items_base(task: Task) -> list[dict[str, Any]]:
             "prompt": item.prompt,
             **({"references": item.references, "weights": item.weights} if item.references else {}),
             **({"validator": item.validator.spec} if item.validator else {}),
+            **({"viewpoints": [vars(v) | {"keywords": list(v.keywords)} for v in item.viewpoints]}
+               if item.viewpoints else {}),
         }
         for item in task.items
     ]
@@ -231,6 +241,8 @@ def run_task(
     }
     if task.kind == "steer":
         modes = ["steer"]  # in-context NLL is a scoring measurement, run whatever the mode
+    elif task.kind == "overtone":
+        modes = ["sample"]  # coverage of viewpoints is judged on sampled answers, whatever the mode
     else:
         modes = ["score", "sample"] if options.mode == "both" else [options.mode]
         if options.verbalized and task.kind != "freetext":
@@ -327,7 +339,8 @@ def run_eval(options: EvalOptions) -> dict[str, Any]:
     model, tokenizer = load_for_eval(options.model, options.adapter, options.gguf_file)
     started = time.perf_counter()
     wall = {"score": 0.0, "sample": 0.0, "steer": 0.0, "verbalized": 0.0}
-    judges = load_judges(options) if any(task.kind == "freetext" for task in tasks) else None
+    text_kinds = {"freetext", "overtone"}
+    judges = load_judges(options, tasks) if any(task.kind in text_kinds for task in tasks) else None
     results_tasks: dict[str, dict[str, Any]] = {}
     for task in tasks:
         try:

@@ -43,6 +43,7 @@ from .metrics import (
     vendi_score,
     yield_count,
 )
+from .overtone import overtone_scores
 from .prompt_cache import encode_prompt, expanded_cache, notice_fallback, own_loop_blocker, sample_rows
 from .published import diverse_valid_metrics, published_text
 from .stops import decode_sample, stop_token_ids
@@ -251,6 +252,10 @@ def sample_metrics(
     ``raw_unique_pct_normalized``. ``extract`` adds ``*_extracted`` metrics; ``judges`` holds the
     NoveltyBench equivalence classifier / reward model for free text.
     """
+    if item.viewpoints:  # overtone: free-text spread plus per-response viewpoint coverage
+        metrics = _freetext_metrics(samples, item.prompt, judges)
+        metrics.update(overtone_scores(samples, item.viewpoints, (judges or {}).get("overtone"))[0])
+        return metrics
     if item.is_freetext:
         return _freetext_metrics(samples, item.prompt, judges)
     metrics = _answer_metrics(item, samples, n_boot, seed)
@@ -357,6 +362,9 @@ def sample_task(
                 "generations": generations[:keep_generations],
                 "n_generations": len(generations),
             }
+            if item.viewpoints:  # per viewpoint, the share of the samples that present it
+                record["viewpoints"] = overtone_scores(generations, item.viewpoints,
+                                                       (judges or {}).get("overtone"))[1]
             if task.extract is not None:
                 # what cross-model homogeneity compares when a chat model's verbose answers sit
                 # beside a base model's bare ones (analysis.homogeneity)

@@ -8,6 +8,7 @@ A task is one YAML file::
     description: Held-out ranges ...       # optional, free text for the report
     split: heldout                         # required: heldout | tuned (tuned = prompts in the tuning files)
     kind: open                             # optional: open | closed | distribution | steer | freetext
+                                           # | overtone
     samples: 100                           # optional: samples per item in sample mode (default 100;
                                            # `--samples N` overrides every task)
     max_new_tokens: 16                     # optional (default 16)
@@ -45,8 +46,10 @@ Steer items (in-context steerability, kind ``steer``) instead hold
 k: [0, 1, 4, 16]}``; the NLL of each held-out output is measured after the first ``k``
 examples. ``k`` defaults to those of [0, 1, 4, 16] that do not exceed the number of examples.
 
-``kind`` is inferred when omitted: steer items -> steer; no references and no validator ->
-freetext; every item with one reference -> closed; any non-uniform weights -> distribution;
+Overtone items add ``viewpoints`` (kind ``overtone``: per-response viewpoint coverage, :mod:`.overtone`).
+
+``kind`` is inferred when omitted: steer items -> steer; viewpoints -> overtone; no references and
+no validator -> freetext; every item with one reference -> closed; any non-uniform weights -> distribution;
 otherwise open. A declared kind must agree with the items (open and distribution are
 interchangeable).
 
@@ -73,6 +76,7 @@ from ..errors import SpectrumError
 from ..training.data import SOURCE_COLUMN, DataError, _validate_prompt, _validate_weights, read_rows
 from .extract import readout_options
 from .metrics import normalize_answer
+from .overtone import Viewpoint, parse_viewpoints
 from .published import published_text
 from .validators import Validator, parse_validator
 
@@ -89,7 +93,7 @@ __all__ = [
 
 EVAL_DIR_ENV = "SPECTRUM_TUNE_EVAL_DIR"
 SPLITS = ("heldout", "tuned")
-KINDS = ("open", "closed", "distribution", "steer", "freetext")
+KINDS = ("open", "closed", "distribution", "steer", "freetext", "overtone")
 DEFAULT_SAMPLES = 100
 DEFAULT_MAX_NEW_TOKENS = 16
 DEFAULT_STOP = ("\n",)
@@ -112,7 +116,7 @@ TASK_FIELDS = {
     "extract_regex",
     "format_instruction",
 }
-ITEM_FIELDS = {"prompt", "references", "weights", "validator"}
+ITEM_FIELDS = {"prompt", "references", "weights", "validator", "viewpoints"}
 STEER_FIELDS = {"description", "examples", "heldout", "k"}
 
 
@@ -138,6 +142,7 @@ class Item:
     examples: list[str] = field(default_factory=list)
     heldout: list[str] = field(default_factory=list)
     k: list[int] = field(default_factory=list)
+    viewpoints: list[Viewpoint] = field(default_factory=list)  # overtone items (.overtone)
 
     @property
     def is_steer(self) -> bool:
@@ -259,12 +264,16 @@ def _item(row: Any, where: str, base: Path) -> Item:
     elif "weights" in row:
         raise _error(where, "weights", "given without 'references'")
     weights = _validate_weights(row.get("weights"), len(references), where) if references else []
-    return Item(where, prompt=prompt, references=references, weights=weights, validator=validator)
+    viewpoints = parse_viewpoints(row["viewpoints"], where) if "viewpoints" in row else []
+    return Item(where, prompt=prompt, references=references, weights=weights, validator=validator,
+                viewpoints=viewpoints)
 
 
 def _infer_kind(items: list[Item]) -> str:
     if any(item.is_steer for item in items):
         return "steer"
+    if any(item.viewpoints for item in items):
+        return "overtone"
     if all(item.is_freetext for item in items):
         return "freetext"
     if all(item.is_closed for item in items):

@@ -27,7 +27,7 @@ __all__ = [
     "resolve_rewards",
 ]
 
-GRPO_REWARDS = ("validity", "distribution", "diversity", "popularity")
+GRPO_REWARDS = ("validity", "distribution", "diversity", "popularity", "information_gain")
 
 
 @dataclass
@@ -38,7 +38,7 @@ class GrpoArguments(RunArguments):
         default_factory=lambda: ["validity"],
         metadata={
             "help": "Reward functions, summed with GRPOConfig.reward_weights: validity, distribution, "
-            "diversity, popularity, or a dotted import path (my_lib.rewards.my_reward)."
+            "diversity, popularity, information_gain (RLP), or a dotted path (my_lib.rewards.my_reward)."
         },
     )
     reward_model_name_or_path: str | None = field(
@@ -57,6 +57,27 @@ class GrpoArguments(RunArguments):
     )
     popularity_margin: float = field(
         default=0.2, metadata={"help": "How much the popularity reward prefers an answer the group repeats."}
+    )
+    rlp_baseline: str = field(
+        default="ema",
+        metadata={"help": "information_gain: the no-thought baseline, 'ema' (an EMA copy of the policy) or "
+                  "'frozen' (the starting weights)."},
+    )
+    rlp_ema_decay: float = field(
+        default=0.999, metadata={"help": "information_gain: EMA decay of the baseline per optimizer step."}
+    )
+    rlp_reduction: str = field(
+        default="sum", metadata={"help": "information_gain: 'sum' (log-prob of the continuation) or 'mean' "
+                                 "(per continuation token)."}
+    )
+    rlp_thought_suffix: str = field(
+        default="", metadata={"help": "information_gain: text between the thought and the continuation."}
+    )
+    rlp_context_words: int = field(
+        default=32, metadata={"help": "Plain-text datasets (.txt): words of context per row (the prompt)."}
+    )
+    rlp_continuation_words: int = field(
+        default=8, metadata={"help": "Plain-text datasets (.txt): words of continuation per row (rewarded)."}
     )
 
 
@@ -103,6 +124,7 @@ def named_reward(
     popularity_margin: float = 0.2,
     diversity_quality: str = "validity",
     diversity_equivalence: Any = "normalized",
+    information_gain: dict[str, Any] | None = None,
 ) -> Any:
     """A reward function by recipe name (:data:`GRPO_REWARDS`) or dotted import path."""
     from . import rewards
@@ -113,6 +135,10 @@ def named_reward(
         return rewards.distribution_reward
     if name == "popularity":
         return rewards.popularity_reward(margin=popularity_margin)
+    if name == "information_gain":  # RLP; its callback attaches the model (rl.train passes it on)
+        from .information_gain import InformationGainReward
+
+        return InformationGainReward(**(information_gain or {}))
     if name == "diversity":
         quality = (
             None
@@ -138,6 +164,12 @@ def resolve_rewards(args: GrpoArguments) -> list[Any]:
             popularity_margin=args.popularity_margin,
             diversity_quality=args.diversity_quality,
             diversity_equivalence=args.diversity_equivalence,
+            information_gain={
+                "baseline": args.rlp_baseline,
+                "ema_decay": args.rlp_ema_decay,
+                "reduction": args.rlp_reduction,
+                "thought_suffix": args.rlp_thought_suffix,
+            },
         )
         for name in args.reward_funcs or []
     ]

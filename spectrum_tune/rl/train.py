@@ -80,7 +80,19 @@ def run_grpo(
     from .recipe import resolve_rewards
 
     rewards = reward_funcs if reward_funcs is not None else resolve_rewards(run_args)
-    dataset = load_prompt_rows(run_args.dataset_name, run_args.dataset_train_split)
+    if str(run_args.dataset_name).endswith(".txt"):  # plain text: RLP rows {prompt, continuation}
+        from datasets import Dataset
+
+        from .information_gain import text_rows
+
+        dataset = Dataset.from_list(text_rows(
+            run_args.dataset_name, getattr(run_args, "rlp_context_words", 32),
+            getattr(run_args, "rlp_continuation_words", 8),
+        ))
+    else:
+        dataset = load_prompt_rows(run_args.dataset_name, run_args.dataset_train_split)
+    # rewards that need the trainer's model (information gain) bring a callback that attaches it
+    callbacks = [func.callback for func in rewards if hasattr(func, "callback")]
 
     def build(model: Any, tokenizer: Any, peft_config: Any) -> Any:
         return GRPOTrainer(
@@ -90,6 +102,7 @@ def run_grpo(
             train_dataset=dataset,
             processing_class=tokenizer,
             peft_config=peft_config,
+            callbacks=callbacks or None,
         )
 
     names = [getattr(func, "__name__", str(func)) for func in rewards]

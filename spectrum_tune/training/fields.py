@@ -38,7 +38,11 @@ class DataError(SpectrumError, ValueError):
         return type(self), (self.where, self.problem)
 
 
-MULTIREF_FIELDS = frozenset({"prompt", "references", "weights", "tools", "chat_template_kwargs"})
+# `viewpoints`: an overtone row's listed viewpoints (evaluation.overtone); the loss ignores them, so
+# one file is both an overtone eval items file and SFT rows with a viewpoint-complete reference.
+MULTIREF_FIELDS = frozenset(
+    {"prompt", "references", "weights", "tools", "chat_template_kwargs", "viewpoints"}
+)
 INCONTEXT_FIELDS = frozenset({"description", "inputs", "outputs"})
 INTERNAL_FIELDS = frozenset({SOURCE_COLUMN, FORMAT_COLUMN, TEMPLATE_COLUMN})
 TRL_FIELDS = frozenset({

@@ -130,7 +130,8 @@ def test_every_shipped_recipe_parses():
 
     recipes = sorted(Path(__file__).parents[2].glob("recipes/*.yaml"))
     assert len(recipes) >= 6
-    parsers = {"grpo": parse_grpo_args, "dpo": parse_dpo_args}  # the RL recipes have their own keys
+    # the RL recipes have their own keys (RLP is a GRPO recipe)
+    parsers = {"grpo": parse_grpo_args, "rlp": parse_grpo_args, "dpo": parse_dpo_args}
     for recipe in recipes:
         kind = next((name for name in parsers if name in recipe.stem.split("-")), None)
         run_args, config, model_args = parsers.get(kind, parse_train_args)(["--config", str(recipe)])

@@ -47,6 +47,17 @@ CASES = {
             "all_divergences": True,
         },
     ),
+    "overtone": (
+        "overtone",
+        {},
+        {
+            "predictions": ["A loyal dog.", "Loyal dogs, independent cats.", "Neither."],
+            "viewpoints": [
+                {"text": "Dogs are loyal.", "keywords": ["loyal"]},
+                {"text": "Cats are independent.", "keywords": ["independent"]},
+            ],
+        },
+    ),
     "js_scores": (
         "js_divergence",
         {"config_name": "scores"},
@@ -189,3 +200,12 @@ def test_combined_modules(results: dict) -> None:
         metrics.distribution_match(counts, [1, 1, 1])["js"]
     )
     assert np.isfinite(combined["js_divergence_ci_high"])
+
+
+def test_overtone_module(results: dict) -> None:
+    # per response 1/2, 2/2, 0/2 -> coverage 0.5; both viewpoints appear somewhere; one complete answer
+    assert results["overtone"] == {
+        "overtone_coverage": pytest.approx(0.5),
+        "overtone_union": pytest.approx(1.0),
+        "overtone_complete": pytest.approx(1 / 3),
+    }

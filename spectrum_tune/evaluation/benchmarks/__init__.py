@@ -12,6 +12,7 @@ name                       Hub id                               tasks
 ``infinity_chat``          ``liweijiang/infinite-chats-eval``   ``infinity_chat``
 ``globalopinionqa``        ``Anthropic/llm_global_opinions``    distributional pluralism (``country=``)
 ``globalopinionqa_steer``  ``Anthropic/llm_global_opinions``    steerable pluralism (steered + unsteered)
+``valueprism``             ``allenai/ValuePrism`` (``full``)    overtone pluralism (``valueprism_overtone``)
 =========================  ===================================  =========================================
 
 Options: ``split``, ``max_items`` (int), ``max_new_tokens`` (int), ``country``. ``hub:ID`` selects the
@@ -27,7 +28,7 @@ from functools import partial
 from typing import Any
 
 from ...errors import SpectrumError
-from . import global_opinions, infinity_chat, noveltybench
+from . import global_opinions, infinity_chat, noveltybench, valueprism
 
 __all__ = ["BENCHMARKS", "is_benchmark", "load_benchmark"]
 
@@ -37,6 +38,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[..., list[Any]]]] = {
     "infinity_chat": (infinity_chat.HUB_ID, infinity_chat.load),
     "globalopinionqa": (global_opinions.HUB_ID, global_opinions.load_distributional),
     "globalopinionqa_steer": (global_opinions.HUB_ID, global_opinions.load_steerable),
+    "valueprism": (valueprism.HUB_ID, valueprism.load),
 }
 _INT_OPTIONS = {"max_items", "max_new_tokens"}
 _OPTIONS = {"split", "country", *_INT_OPTIONS}

@@ -31,6 +31,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "coverage",
     "distinct_n",
     "js_divergence",
+    "overtone",
     "self_bleu",
     "vendi",
 )
