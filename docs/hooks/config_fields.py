@@ -57,8 +57,11 @@ def cli_reference() -> str:
         text = out.getvalue().rstrip()
         parts += [f"## `spectrum-tune {name}`", "", doc, ""]
         if len(text.splitlines()) > MAX_HELP_LINES:  # train, grpo, dpo: every TRL config key is a flag
-            parts += [f"Takes a recipe (`--config FILE.yaml`) and every key of its TRL config as a flag "
-                      f"({len(text.splitlines())} lines of help: run `spectrum-tune {name} --help`).", ""]
+            parts += [
+                f"Takes a recipe (`--config FILE.yaml`) and every key of its TRL config as a flag "
+                f"({len(text.splitlines())} lines of help: run `spectrum-tune {name} --help`).",
+                "",
+            ]
         else:
             parts += ["```text", text, "```", ""]
     return "\n".join(parts)

@@ -26,11 +26,18 @@ def main(argv: list[str]) -> int:
         description="Print the tiny offline model's directory (shipped with the package for the default "
         "config), or pretrain it afresh with --rebuild.",
     )
-    parser.add_argument("--rebuild", action="store_true",
-                        help="pretrain the model from the corpus instead of using the shipped or cached one")
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="pretrain the model from the corpus instead of using the shipped or cached one",
+    )
     parser.add_argument("--out", help="build into this directory (implies --rebuild; default: the cache)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="corpus and pretraining seed (only seed 0 ships; others are built and cached)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="corpus and pretraining seed (only seed 0 ships; others are built and cached)",
+    )
     args = parser.parse_args(argv)
     from ..world import (
         TinyConfig,
