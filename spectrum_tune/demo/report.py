@@ -121,8 +121,10 @@ def check_effects(arms: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
                   f"base {base['js_stated']:.4f}")),
         (("spectrum", "iid"), "6. exact loss beats i.i.d. samples: spectrum JS <= iid JS",
          lambda: (js["spectrum"] <= js["iid"], f"spectrum {js['spectrum']:.4f} vs iid {js['iid']:.4f}")),
-        (("base", "sft", "spectrum"), "7. accuracy kept: spectrum within 2 points of SFT, both above base",
-         lambda: (abs(spec["accuracy"] - sft["accuracy"]) <= 0.02
+        # one-sided: spectrum being MORE accurate than SFT is no failure of "accuracy kept"
+        (("base", "sft", "spectrum"),
+         "7. accuracy kept: spectrum at most 2 points below SFT, both above base",
+         lambda: (spec["accuracy"] >= sft["accuracy"] - 0.02
                   and min(spec["accuracy"], sft["accuracy"]) > base["accuracy"],
                   f"spectrum {spec['accuracy']:.3f}, SFT {sft['accuracy']:.3f}, "
                   f"base {base['accuracy']:.3f}")),

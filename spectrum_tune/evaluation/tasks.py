@@ -65,7 +65,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,11 +72,10 @@ import numpy as np
 import yaml
 
 from ..errors import SpectrumError
-from ..training.data import SOURCE_COLUMN, DataError, _validate_prompt, _validate_weights, read_rows
+from ..training.data import DataError, _validate_prompt, _validate_weights, read_rows
 from .extract import readout_options
-from .metrics import normalize_answer
-from .overtone import Viewpoint, parse_viewpoints
-from .published import published_text
+from .items import DEFAULT_MAX_NEW_TOKENS, DEFAULT_SAMPLES, DEFAULT_STOP, Item, Task
+from .overtone import parse_viewpoints
 from .validators import Validator, parse_validator
 
 __all__ = [
@@ -94,9 +92,6 @@ __all__ = [
 EVAL_DIR_ENV = "SPECTRUM_TUNE_EVAL_DIR"
 SPLITS = ("heldout", "tuned")
 KINDS = ("open", "closed", "distribution", "steer", "freetext", "overtone")
-DEFAULT_SAMPLES = 100
-DEFAULT_MAX_NEW_TOKENS = 16
-DEFAULT_STOP = ("\n",)
 DEFAULT_K = (0, 1, 4, 16)
 
 TASK_FIELDS = {
@@ -122,92 +117,6 @@ STEER_FIELDS = {"description", "examples", "heldout", "k"}
 
 def _error(where: str, name: str, problem: str) -> DataError:
     return DataError(where, f"field '{name}': {problem}")
-
-
-# --------------------------------------------------------------------------------------------
-# Items and tasks
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Item:
-    """One context of a task: a prompt with its valid set, or a steer item."""
-
-    where: str
-    prompt: str | list[dict[str, str]] | None = None
-    references: list[str] = field(default_factory=list)
-    weights: list[float] = field(default_factory=list)
-    validator: Validator | None = None
-    description: str | None = None
-    examples: list[str] = field(default_factory=list)
-    heldout: list[str] = field(default_factory=list)
-    k: list[int] = field(default_factory=list)
-    viewpoints: list[Viewpoint] = field(default_factory=list)  # overtone items (.overtone)
-
-    @property
-    def is_steer(self) -> bool:
-        return bool(self.heldout)
-
-    @property
-    def is_closed(self) -> bool:
-        """One correct answer: accuracy applies."""
-        return len(self.references) == 1 and self.validator is None
-
-    @property
-    def is_freetext(self) -> bool:
-        return not self.is_steer and not self.references and self.validator is None
-
-    @property
-    def row(self) -> dict[str, Any]:
-        """The item as a validated training row (for :func:`spectrum_tune.training.data.tokenize_group`)."""
-        return {
-            "prompt": self.prompt,
-            "references": self.references,
-            "weights": self.weights,
-            SOURCE_COLUMN: self.where,
-        }
-
-    def validity_mask(self, samples: Sequence[str]) -> np.ndarray:
-        """Boolean mask of valid samples: a listed reference or accepted by the validator."""
-        listed = {normalize_answer(r) for r in self.references}
-        return np.array(
-            [
-                normalize_answer(s) in listed or (self.validator is not None and self.validator(s))
-                for s in samples
-            ],
-            dtype=bool,
-        )
-
-    def published_mask(self, samples: Sequence[str]) -> np.ndarray:
-        """Validity as the published reference judges it: the stripped text exactly in the list as
-        given, or the validator's :meth:`~spectrum_tune.evaluation.validators.Validator.published` check."""
-        listed = set(self.references)
-        texts = [published_text(s) for s in samples]
-        return np.array(
-            [t in listed or (self.validator is not None and self.validator.published(t)) for t in texts],
-            dtype=bool,
-        )
-
-
-@dataclass
-class Task:
-    """A named set of items from one task file, with its generation settings."""
-
-    name: str
-    suite: str
-    split: str
-    kind: str
-    path: Path
-    items: list[Item]
-    description: str = ""
-    samples: int = DEFAULT_SAMPLES
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
-    stop: list[str] = field(default_factory=lambda: list(DEFAULT_STOP))
-    temperature: float | None = None  # sample mode; None: the run's --temperature (default 1.0)
-    top_p: float | None = None  # sample mode; None: the run's --top_p (default 1.0)
-    published: bool = False
-    extract: str | None = None
-    extract_pattern: re.Pattern | None = None
 
 
 def _is_int(value: Any) -> bool:

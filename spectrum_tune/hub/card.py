@@ -144,7 +144,7 @@ def _method(run: Run, merged: bool, quantized: bool) -> str:
 
 def _usage(repo: str, base_ref: str, adapter: bool, tokenizer_ref: str, base_note: str | None) -> str:
     """Code a stranger can run: ``base_ref``/``tokenizer_ref`` are Python expressions (a quoted Hub
-    id, or ``tiny_model_path()`` for the tiny model, which spectrum-tune builds locally)."""
+    id, or ``tiny_model_path()`` for the tiny model, which ships with spectrum-tune)."""
     lines = ["from transformers import AutoModelForCausalLM, AutoTokenizer", ""]
     if "tiny_model_path()" in (base_ref, tokenizer_ref):
         lines.insert(1, "from spectrum_tune.world import tiny_model_path  # pip install spectrum-tune")

@@ -2,8 +2,9 @@
 
 Everything the tests and the demo need without a model hub. :mod:`.facts` is the world as data
 (categories, prompts, the corpus's biases); :mod:`.corpus`, :mod:`.tokenizer` and :mod:`.model`
-build, pretrain and cache the ~1M-parameter model. Nothing here imports torch until a model is
-built. This room imports nothing of the package's other rooms.
+build, pretrain and cache the ~1M-parameter model, whose default build ships in ``shipped/tiny``.
+Nothing here imports torch until a model is built. This room imports nothing of the package's
+other rooms.
 """
 
 from .corpus import (
@@ -16,7 +17,17 @@ from .corpus import (
     build_corpus,
     render_turn,
 )
-from .model import CACHE_ENV, INFO_FILE, build_tiny_model, cache_root, config_key, file_lock, tiny_model_path
+from .model import (
+    CACHE_ENV,
+    INFO_FILE,
+    SHIPPED_DIR,
+    build_tiny_model,
+    cache_root,
+    config_key,
+    file_lock,
+    shipped_tiny_model,
+    tiny_model_path,
+)
 from .tokenizer import build_tokenizer
 
 __all__ = [
@@ -27,6 +38,7 @@ __all__ = [
     "IM_START",
     "INFO_FILE",
     "PAD_TOKEN",
+    "SHIPPED_DIR",
     "TinyConfig",
     "build_corpus",
     "build_tiny_model",
@@ -35,5 +47,6 @@ __all__ = [
     "config_key",
     "file_lock",
     "render_turn",
+    "shipped_tiny_model",
     "tiny_model_path",
 ]

@@ -1,10 +1,12 @@
-"""The tiny offline language model: build, pretrain and cache it.
+"""The tiny offline language model: ship, build, pretrain and cache it.
 
 No model hub is reachable from the build and test machines, so tests and the demo use a model
-built here in a few minutes on CPU: the synthetic corpus (:mod:`.corpus`) in the ChatML and
-in-context (Spectrum) formats, the tokenizer of :mod:`.tokenizer`, and a ~1M-parameter
-Llama-style model pretrained with a plain torch loop. Built models are cached on disk, keyed by a
-hash of the config.
+built from the synthetic corpus (:mod:`.corpus`) in the ChatML and in-context (Spectrum) formats,
+the tokenizer of :mod:`.tokenizer`, and a ~1M-parameter Llama-style model pretrained with a plain
+torch loop. The default config's build ships with the package (``shipped/tiny``, ~4.5 MB): float
+results differ across CPUs, so a model pretrained on each machine would be a slightly different
+base on each, and the demo's numbers with it. Other configs (and ``spectrum-tune tiny-model
+--rebuild``) are built on the machine and cached on disk, keyed by a hash of the config.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ if TYPE_CHECKING:  # torch and transformers load lazily: the cache logic needs n
 
 CACHE_ENV = "SPECTRUM_TUNE_CACHE"
 INFO_FILE = "tiny_world.json"
+# The default config's build, shipped as package data so every machine loads the same weights.
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped" / "tiny"
 
 
 def _pack(
@@ -196,10 +200,26 @@ def _replace_dir(src: Path, dst: Path) -> None:
 # --- cache ---------------------------------------------------------------------------------------
 
 
+def _key(format_version: int, config: dict) -> str:
+    payload = json.dumps({"format_version": format_version, **config}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
 def config_key(config: TinyConfig) -> str:
     """Short hash of the config and :data:`FORMAT_VERSION`, naming the cache folder."""
-    payload = json.dumps({"format_version": FORMAT_VERSION, **asdict(config)}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+    return _key(FORMAT_VERSION, asdict(config))
+
+
+def shipped_tiny_model(config: TinyConfig | None = None) -> Path | None:
+    """The model directory shipped with the package if it was built from ``config`` (default:
+    ``TinyConfig()``) by this :data:`FORMAT_VERSION`, else None."""
+    info_path = SHIPPED_DIR / INFO_FILE
+    if not info_path.is_file():
+        return None
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    if _key(info["format_version"], info["config"]) != config_key(config or TinyConfig()):
+        return None
+    return SHIPPED_DIR
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -225,13 +245,17 @@ def tiny_model_path(
     config: TinyConfig | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    shipped: bool = True,
 ) -> Path:
-    """The cached tiny model directory for ``config``, building it (once, under a lock) if missing.
+    """The tiny model directory for ``config``: the shipped one when it was built from ``config``
+    (and ``shipped`` is true), else the cached build, built once under a lock if missing.
 
     Load it with ``AutoModelForCausalLM.from_pretrained(path)`` and
     ``AutoTokenizer.from_pretrained(path)``.
     """
     config = config or TinyConfig()
+    if shipped and (path := shipped_tiny_model(config)) is not None:
+        return path
     root = cache_root(cache_dir)
     path = root / f"tiny-{config_key(config)}"
     if (path / INFO_FILE).exists():

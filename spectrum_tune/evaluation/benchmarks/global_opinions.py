@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ...training.data import DataError
-from ..tasks import Item, Task
+from ..items import Item, Task
 from .hub import hub_rows
 
 __all__ = [

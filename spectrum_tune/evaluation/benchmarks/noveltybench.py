@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...training.data import DataError
-from ..tasks import Item, Task
+from ..items import Item, Task
 from .hub import hub_rows
 
 __all__ = ["HUB_ID", "SPLITS", "load"]
