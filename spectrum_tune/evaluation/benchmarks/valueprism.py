@@ -18,7 +18,7 @@ from typing import Any
 
 from ...training.data import DataError
 from ..overtone import Viewpoint
-from ..tasks import Item, Task
+from ..items import Item, Task
 from .hub import hub_rows
 
 __all__ = ["CONFIG", "HUB_ID", "load", "situation_prompt", "training_rows"]
