@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from benchmarks.common import random_llama
+from benchmarks.common import random_llama, synchronize
 from spectrum_tune.training.collator import SpectrumCollator
 
 
@@ -41,8 +41,10 @@ def best_alternated(steps: list, repeats: int, warmup: int = 2) -> list[float]:
     best = [float("inf")] * len(steps)
     for _ in range(repeats):
         for i, run in enumerate(steps):
+            synchronize()
             start = time.perf_counter()
             run()
+            synchronize()
             best[i] = min(best[i], time.perf_counter() - start)
     return best
 
