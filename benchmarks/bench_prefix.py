@@ -99,7 +99,8 @@ def main() -> None:
     for ratio in args.ratios:
         prompt_len = ratio * args.output_tokens
         rows = make_groups(prompt_len, args.output_tokens, args.k, args.groups, args.vocab)
-        naive, shared = (SpectrumCollator(0, prefix_sharing=sharing)(rows) for sharing in (False, True))
+        naive, shared = (trainer._prepare_inputs(SpectrumCollator(0, prefix_sharing=sharing)(rows))
+                         for sharing in (False, True))
         speedups = {}
         line = [f"P:R={ratio}:1 (P={prompt_len}, R={args.output_tokens})"]
         for train in (True, False):

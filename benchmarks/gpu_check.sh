@@ -66,14 +66,17 @@ if [ "$SMOKE" = 1 ]; then
   exit 0
 fi
 SKIP=$($PY -c "import importlib.util as u; print('' if u.find_spec('bitsandbytes') else 'qlora')")
-step gpu 150 $PY -m benchmarks.gpu ${SKIP:+--skip $SKIP}
+step gpu 200 $PY -m benchmarks.gpu ${SKIP:+--skip $SKIP}
 step exactness 90 $PY -m benchmarks.exactness
 step sample 40 $PY -m benchmarks.bench_sample --samples 30 100 --items 10
 
 # 4 and 5 side by side (the suite's workers and the demo's two share the 16 cores and the GPU)
 say "demo --quick and the test suite, side by side"
-(step demo 150 $PY -m spectrum_tune.cli demo --quick --out /tmp/demo; cp /tmp/demo/report.md "$OUT/demo_report.md") &
+(step demo 180 $PY -m spectrum_tune.cli demo --quick --out /tmp/demo; cp /tmp/demo/report.md "$OUT/demo_report.md") &
+demo=$!
 # the suite as CI runs it: online settings unchanged (its hub tests use their own stand-ins)
-TAIL=40 step pytest 150 env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE $PY -m pytest -v -n 8 -p no:cacheprovider --timeout 100 -rfE tests
-wait
+TAIL=40 step pytest 240 env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE $PY -m pytest -v -n 8 -p no:cacheprovider --timeout 100 -rfE tests
+# the demo only: a bare `wait` would also wait for the log's tee above, which never ends (it hung
+# the first device run until its time limit)
+wait "$demo"
 say done
