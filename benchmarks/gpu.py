@@ -5,7 +5,8 @@ and sample- vs score-mode eval, all measured in this process on the same tokens.
     python -m benchmarks.gpu --smoke      # tiny sizes, any device (CI runs this on CPU)
 
 Rows (each a ratio against a baseline measured in the same run):
-- spectrum vs trl.SFTTrainer on the same K x G sequences, K = 16 and 64: median optimizer-step time
+- spectrum vs trl.SFTTrainer on the same K x G sequences, K = 16 and 64, with the default
+  ``spectrum_chunk_size`` (64) and with every reference in one chunk: median optimizer-step time
   and peak live-tensor memory (torch.cuda.max_memory_allocated above the start on CUDA; torch.profiler
   on CPU, see benchmarks.common.peak_tensor_mib);
 - GEM vs the NLL path on single-reference rows (`spectrum_loss_type: gem`);
@@ -67,16 +68,21 @@ def spectrum_vs_sft(size: dict, tokenizer: Any, dtype: torch.dtype, bf16: bool) 
         shape = {"groups": size["groups"], "prompt": size["prompt"], "output": size["output"], "k": k}
         groups = bench_trainer.token_groups(shape, len(tokenizer))
         measured = {}
-        for arm in ("sft", "spectrum"):
+        # the default chunk (64: two passes once the batch has more references) and one chunk of all
+        # of them: on a GPU the chunked step is launch-bound, its time tracks the chunk count (docs/gpu.md)
+        for name, arm, chunk in (("sft", "sft", 64), ("spectrum", "spectrum", 64),
+                                 ("one chunk", "spectrum", size["groups"] * k)):
             trainer, n = bench_trainer.build_trainer(arm, _model(size, tokenizer, dtype), tokenizer, groups,
-                                                     chunk=64, bf16=bf16)
-            measured[arm] = _measure(trainer, n, size["repeats"])
+                                                     chunk=chunk, bf16=bf16)
+            measured[name] = _measure(trainer, n, size["repeats"])
             _release(trainer)
-        (sft_s, sft_m), (spec_s, spec_m) = measured["sft"], measured["spectrum"]
+        (sft_s, sft_m), (spec_s, spec_m), (one_s, one_m) = measured.values()
         rows.append((f"spectrum vs SFTTrainer, K={k} (G={size['groups']}, P={size['prompt']}, "
                      f"R={size['output']})",
                      f"time {spec_s / sft_s:.2f}x ({spec_s * 1e3:.1f} vs {sft_s * 1e3:.1f} ms), "
-                     f"memory {spec_m / max(sft_m, 1e-9):.2f}x ({spec_m:.1f} vs {sft_m:.1f} MiB)"))
+                     f"memory {spec_m / max(sft_m, 1e-9):.2f}x ({spec_m:.1f} vs {sft_m:.1f} MiB); "
+                     f"in one chunk: time {one_s / sft_s:.2f}x ({one_s * 1e3:.1f} ms), "
+                     f"memory {one_m / max(sft_m, 1e-9):.2f}x ({one_m:.1f} MiB)"))
     return rows
 
 
