@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from benchmarks.common import random_llama
+from benchmarks.common import random_llama, synchronize
 from spectrum_tune.training.collator import SpectrumCollator
 
 
@@ -41,8 +41,10 @@ def best_alternated(steps: list, repeats: int, warmup: int = 2) -> list[float]:
     best = [float("inf")] * len(steps)
     for _ in range(repeats):
         for i, run in enumerate(steps):
+            synchronize()
             start = time.perf_counter()
             run()
+            synchronize()
             best[i] = min(best[i], time.perf_counter() - start)
     return best
 
@@ -97,7 +99,8 @@ def main() -> None:
     for ratio in args.ratios:
         prompt_len = ratio * args.output_tokens
         rows = make_groups(prompt_len, args.output_tokens, args.k, args.groups, args.vocab)
-        naive, shared = (SpectrumCollator(0, prefix_sharing=sharing)(rows) for sharing in (False, True))
+        naive, shared = (trainer._prepare_inputs(SpectrumCollator(0, prefix_sharing=sharing)(rows))
+                         for sharing in (False, True))
         speedups = {}
         line = [f"P:R={ratio}:1 (P={prompt_len}, R={args.output_tokens})"]
         for train in (True, False):

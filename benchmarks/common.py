@@ -75,14 +75,23 @@ def run_worker(module: str, config: dict) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
+def synchronize() -> None:
+    """Wait for queued CUDA work (a no-op on CPU): CUDA kernels run asynchronously, so a host clock
+    read right after a step would time only their launch."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def median_seconds(step: Callable[[], object], repeats: int = 5, warmup: int = 2) -> float:
-    """Median wall time of ``step`` over ``repeats`` runs after ``warmup`` runs."""
+    """Median wall time of ``step`` over ``repeats`` runs after ``warmup`` runs (device work included)."""
     for _ in range(warmup):
         step()
     times = []
     for _ in range(repeats):
+        synchronize()
         start = time.perf_counter()
         step()
+        synchronize()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 

@@ -5,7 +5,8 @@ and sample- vs score-mode eval, all measured in this process on the same tokens.
     python -m benchmarks.gpu --smoke      # tiny sizes, any device (CI runs this on CPU)
 
 Rows (each a ratio against a baseline measured in the same run):
-- spectrum vs trl.SFTTrainer on the same K x G sequences, K = 16 and 64: median optimizer-step time
+- spectrum vs trl.SFTTrainer on the same K x G sequences, K = 16 and 64, with the default
+  ``spectrum_chunk_size`` (64) and with every reference in one chunk: median optimizer-step time
   and peak live-tensor memory (torch.cuda.max_memory_allocated above the start on CUDA; torch.profiler
   on CPU, see benchmarks.common.peak_tensor_mib);
 - GEM vs the NLL path on single-reference rows (`spectrum_loss_type: gem`);
@@ -67,16 +68,21 @@ def spectrum_vs_sft(size: dict, tokenizer: Any, dtype: torch.dtype, bf16: bool) 
         shape = {"groups": size["groups"], "prompt": size["prompt"], "output": size["output"], "k": k}
         groups = bench_trainer.token_groups(shape, len(tokenizer))
         measured = {}
-        for arm in ("sft", "spectrum"):
+        # the default chunk (64: two passes once the batch has more references) and one chunk of all
+        # of them: on a GPU the chunked step is launch-bound, its time tracks the chunk count (docs/gpu.md)
+        for name, arm, chunk in (("sft", "sft", 64), ("spectrum", "spectrum", 64),
+                                 ("one chunk", "spectrum", size["groups"] * k)):
             trainer, n = bench_trainer.build_trainer(arm, _model(size, tokenizer, dtype), tokenizer, groups,
-                                                     chunk=64, bf16=bf16)
-            measured[arm] = _measure(trainer, n, size["repeats"])
+                                                     chunk=chunk, bf16=bf16)
+            measured[name] = _measure(trainer, n, size["repeats"])
             _release(trainer)
-        (sft_s, sft_m), (spec_s, spec_m) = measured["sft"], measured["spectrum"]
+        (sft_s, sft_m), (spec_s, spec_m), (one_s, one_m) = measured.values()
         rows.append((f"spectrum vs SFTTrainer, K={k} (G={size['groups']}, P={size['prompt']}, "
                      f"R={size['output']})",
                      f"time {spec_s / sft_s:.2f}x ({spec_s * 1e3:.1f} vs {sft_s * 1e3:.1f} ms), "
-                     f"memory {spec_m / max(sft_m, 1e-9):.2f}x ({spec_m:.1f} vs {sft_m:.1f} MiB)"))
+                     f"memory {spec_m / max(sft_m, 1e-9):.2f}x ({spec_m:.1f} vs {sft_m:.1f} MiB); "
+                     f"in one chunk: time {one_s / sft_s:.2f}x ({one_s * 1e3:.1f} ms), "
+                     f"memory {one_m / max(sft_m, 1e-9):.2f}x ({one_m:.1f} MiB)"))
     return rows
 
 
@@ -107,9 +113,10 @@ def qlora_vs_lora(size: dict, tokenizer: Any, dtype: torch.dtype, bf16: bool) ->
         quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                           bnb_4bit_compute_dtype=dtype, bnb_4bit_use_double_quant=True)
         device_map = {"": 0} if torch.cuda.is_available() else None
-        measured = {}
+        measured, weights = {}, {}
         for arm, kwargs in (("lora", {"dtype": dtype}), ("qlora", {"quantization_config": quantization})):
             model = AutoModelForCausalLM.from_pretrained(folder, device_map=device_map, **kwargs)
+            weights[arm] = model.get_memory_footprint() / 2**20  # the base's weights: what 4-bit shrinks
             trainer, n = bench_trainer.build_trainer("spectrum", model, tokenizer, groups, bf16=bf16,
                                                      peft_config=lora)
             measured[arm] = _measure(trainer, n, size["repeats"])
@@ -117,7 +124,8 @@ def qlora_vs_lora(size: dict, tokenizer: Any, dtype: torch.dtype, bf16: bool) ->
     (lora_s, lora_m), (q_s, q_m) = measured["lora"], measured["qlora"]
     return [(f"QLoRA vs LoRA r16, spectrum K={shape['k']}",
              f"time {q_s / lora_s:.2f}x ({q_s * 1e3:.1f} vs {lora_s * 1e3:.1f} ms), "
-             f"memory {q_m / max(lora_m, 1e-9):.2f}x")]
+             f"step memory {q_m / max(lora_m, 1e-9):.2f}x ({q_m:.1f} vs {lora_m:.1f} MiB), "
+             f"weights {weights['qlora']:.0f} vs {weights['lora']:.0f} MiB")]
 
 
 def sample_vs_score(size: dict, tokenizer: Any, dtype: torch.dtype) -> list[tuple[str, str]]:
@@ -126,7 +134,9 @@ def sample_vs_score(size: dict, tokenizer: Any, dtype: torch.dtype) -> list[tupl
     from spectrum_tune.evaluation.tasks import resolve_tasks
 
     tasks = resolve_tasks(["eval/spread/numbers_heldout_new_widths.yaml"])
-    model = _model(size, tokenizer, dtype).to("cuda" if torch.cuda.is_available() else "cpu").eval()
+    # the tokenizer's vocabulary: ids beyond it decode to nothing, so samples would not be task text
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = _model({**size, "vocab": None}, tokenizer, dtype).to(device).eval()
     model.generation_config.pad_token_id = tokenizer.pad_token_id
 
     def score() -> None:
@@ -141,7 +151,7 @@ def sample_vs_score(size: dict, tokenizer: Any, dtype: torch.dtype) -> list[tupl
     scored = median_seconds(score, repeats=repeats, warmup=1)
     sampled = median_seconds(sample, repeats=repeats, warmup=1)
     items = sum(len(task.items) for task in tasks)
-    return [(f"eval sample (N={size['samples']}) vs score, {items} items",
+    return [(f"eval sample (N={size['samples']}) vs score, {items} items, V={len(tokenizer)}",
              f"sample/score {sampled / scored:.1f}x ({sampled:.2f} vs {scored:.2f} s)")]
 
 
@@ -159,22 +169,22 @@ def main(argv: list[str] | None = None) -> None:
     cpu = f"CPU ({platform.machine()}, {args.threads} thread(s))"
     device = torch.cuda.get_device_name(0) if cuda else cpu
     sizes = "smoke" if size is SIZES["smoke"] else "gpu"
-    print(f"# machine: {device}; torch {torch.__version__}; dtype {dtype}; sizes {sizes} "
+    cuda_version = f" (CUDA {torch.version.cuda})" if cuda else ""
+    print(f"# machine: {device}; torch {torch.__version__}{cuda_version}; dtype {dtype}; sizes {sizes} "
           f"(hidden {size['hidden']}, {size['layers']} layers)")
     tokenizer = _tokenizer()
-    rows: list[tuple[str, str]] = []
     sections = {
         "spectrum": lambda: spectrum_vs_sft(size, tokenizer, dtype, bf16),
         "gem": lambda: gem_vs_nll(size, tokenizer, dtype, bf16),
         "qlora": lambda: qlora_vs_lora(size, tokenizer, dtype, bf16),
         "eval": lambda: sample_vs_score(size, tokenizer, dtype),
     }
+    # each row as soon as it is measured, so a run stopped at its time limit keeps what it finished
+    print("| measurement | result |\n|---|---|", flush=True)
     for name, section in sections.items():
         if name not in args.skip:
-            rows += section()
-    print("| measurement | result |\n|---|---|")
-    for label, result in rows:
-        print(f"| {label} | {result} |")
+            for label, result in section():
+                print(f"| {label} | {result} |", flush=True)
 
 
 if __name__ == "__main__":

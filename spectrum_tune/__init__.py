@@ -8,6 +8,7 @@ Heavy modules (torch, trl) load on first use, so ``import spectrum_tune`` stays 
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 from .errors import quiet_library_noise
@@ -34,6 +35,10 @@ _LAZY = {  # public name -> the module (under this package) that defines it
 __all__ = ["__version__", *_LAZY]
 
 quiet_library_noise()  # drop the library warnings the toolkit itself triggers (see errors.py)
+# transformers >= 5.25 kernelizes every from_pretrained on CUDA with code fetched from the Hub
+# (kernels-community/rotary, ...): offline that load raises (seen on an H200, docs/gpu.md), online it
+# runs downloaded code and other numerics than the tested paths. Off unless the user asks for it.
+os.environ.setdefault("USE_HUB_KERNELS", "NO")
 
 
 def __getattr__(name: str) -> Any:

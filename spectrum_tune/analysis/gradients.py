@@ -82,12 +82,14 @@ def gradient_features(
     import torch
 
     module = _gradient_module(model)
+    device = module.weight.device  # the batches go where the model is (a CUDA-placed model too)
     generator = torch.Generator().manual_seed(seed)
     lora_a = torch.randn(rank, module.in_features, generator=generator) / math.sqrt(module.in_features)
     projection = torch.from_numpy(
         np.random.default_rng(seed).choice([-1.0, 1.0], size=(module.out_features * rank, dim))
         / math.sqrt(dim)
     ).float()
+    lora_a, projection = lora_a.to(device), projection.to(device)  # drawn on the CPU: the same on any device
     captured: dict[str, torch.Tensor] = {}
 
     def hook(_module: Any, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
@@ -108,16 +110,19 @@ def gradient_features(
         for part in _progress(batches, progress, desc="gradients", unit="batch"):
             batch = sequences[part]
             width = max(len(ids) for _, ids, _, _ in batch)
-            input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for _, ids, _, _ in batch])
-            attention = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for _, ids, _, _ in batch])
-            mask = torch.tensor([m + [0] * (width - len(m)) for _, _, m, _ in batch], dtype=torch.bool)
-            coefficient = torch.tensor([c for _, _, _, c in batch])
+            input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for _, ids, _, _ in batch],
+                                     device=device)
+            attention = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for _, ids, _, _ in batch],
+                                     device=device)
+            mask = torch.tensor([m + [0] * (width - len(m)) for _, _, m, _ in batch], dtype=torch.bool,
+                                device=device)
+            coefficient = torch.tensor([c for _, _, _, c in batch], device=device)
             logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
             logps = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None])[..., 0]
             nll = -torch.where(mask[:, 1:], logps, 0.0).sum(dim=-1)
             (coefficient * nll).sum().backward()
             grad_b = torch.einsum("bto,btr->bor", captured["y"].grad.float(), captured["x"] @ lora_a.T)
-            projected = grad_b.reshape(len(batch), -1) @ projection
+            projected = (grad_b.reshape(len(batch), -1) @ projection).cpu()
             features.index_add_(0, torch.tensor([row for row, _, _, _ in batch]), projected)
     finally:
         handle.remove()

@@ -79,7 +79,9 @@ def test_pair_classifier_from_a_path_reads_cls_a_sep_b_sep(tmp_path):
     ]
     types = [0] * 8 + [1] * 7
     with torch.no_grad():
-        logits = classifier.model(input_ids=torch.tensor([ids]), token_type_ids=torch.tensor([types])).logits
+        inputs = {"input_ids": torch.tensor([ids]), "token_type_ids": torch.tensor([types])}
+        inputs = {key: value.to(classifier.device) for key, value in inputs.items()}  # CUDA where visible
+        logits = classifier.model(**inputs).logits
     assert prob == pytest.approx(float(logits.softmax(-1)[0, 1]), abs=1e-7)
     cut = prob - 1e-6  # just below this pair's probability: equivalent
     assert equivalence_classes([a, b], classifier=str(path), threshold=cut)[1] == 0

@@ -108,7 +108,7 @@ def test_prefix_sharing_equals_full_sequences_or_falls_back(family, tmp_path, ca
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
     )
-    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
+    batch = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[i] for i in range(2)]))
     assert "prefix_ids" in batch
     model.train()
     with caplog.at_level(logging.WARNING, logger="spectrum_tune"):

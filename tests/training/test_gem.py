@@ -188,7 +188,8 @@ def _trainer(tokenizer, tmp_path, rows=MIXED, peft_config=None, **overrides):
 
 
 def _batch(trainer):
-    return trainer.data_collator([trainer.train_dataset[i] for i in range(len(trainer.train_dataset))])
+    rows = [trainer.train_dataset[i] for i in range(len(trainer.train_dataset))]
+    return trainer._prepare_inputs(trainer.data_collator(rows))  # on the model's device, as in training
 
 
 def _expected_loss(trainer, batch, gem):

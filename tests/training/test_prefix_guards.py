@@ -47,9 +47,15 @@ def _trainer(model, tokenizer, tmp_path, **kwargs):
     )
 
 
+def _batch(trainer):
+    """Every row collated, on the model's device (CUDA where one is visible), as in training."""
+    rows = [trainer.train_dataset[i] for i in range(len(ROWS))]
+    return trainer._prepare_inputs(trainer.data_collator(rows))
+
+
 def _shared_and_full(trainer, caplog):
     """(loss, grads) of one batch with prefix sharing requested, then as full sequences."""
-    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(ROWS))])
+    batch = _batch(trainer)
     assert "prefix_ids" in batch
     full = {key: value for key, value in batch.items() if not key.startswith(("prefix_", "cont_"))}
     model = trainer.model
@@ -92,7 +98,7 @@ def test_checkpointing_shares_with_the_full_sequence_gradient(tokenizer, tmp_pat
     record = lambda module, _args, _out: calls.append(module.gradient_checkpointing)  # noqa: E731
     handle = layer.register_forward_hook(record)
     try:
-        batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(ROWS))])
+        batch = _batch(trainer)
         model.train()
         trainer.compute_loss(model, batch).backward()
     finally:
@@ -156,7 +162,7 @@ def test_shared_layout_edge_cases_give_the_full_sequence_gradient(tokenizer, tmp
     trainer = SpectrumTrainer(model, args=spectrum_config(tmp_path, max_steps=1), processing_class=tokenizer,
                               train_dataset=Dataset.from_list(rows))
     for order in (rows, rows[::-1], rows[:1]):  # the last: one group, so the broadcast path
-        batch = trainer.data_collator(order)
+        batch = trainer._prepare_inputs(trainer.data_collator(order))
         assert "prefix_ids" in batch
         full = {key: value for key, value in batch.items() if not key.startswith(("prefix_", "cont_"))}
         results = []

@@ -43,7 +43,7 @@ def _trainer(tokenizer, tmp_path, rows=ROWS, **overrides):
 
 def _batch(trainer, indices=None):
     rows = [trainer.train_dataset[i] for i in (indices or range(len(trainer.train_dataset)))]
-    return trainer.data_collator(rows)
+    return trainer._prepare_inputs(trainer.data_collator(rows))  # on the model's device, as in training
 
 
 def _grads(model):
@@ -119,7 +119,7 @@ def test_gradient_accumulation_matches_one_big_batch(tokenizer, tmp_path):
     reference = _grads(trainer.model)
     trainer.model.zero_grad()
     parts = [_batch(trainer, [0]), _batch(trainer, [1, 2])]
-    count = trainer._get_num_items_in_batch(parts, torch.device("cpu"))
+    count = trainer._get_num_items_in_batch(parts, trainer.args.device)
     assert count.item() == pytest.approx(full["loss_denominator"].sum().item())
     for part in parts:
         trainer.compute_loss(trainer.model, part, num_items_in_batch=count).backward()
@@ -190,7 +190,7 @@ def test_mixed_batches_accumulate_like_one_big_batch(tokenizer, tmp_path):
     first = kinds.index(True)
     parts = [_batch(trainer, [first]), _batch(trainer, [i for i in range(3) if i != first])]
     assert "num_refs" in parts[0] and "sft" in parts[1]
-    count = trainer._get_num_items_in_batch(parts, torch.device("cpu"))
+    count = trainer._get_num_items_in_batch(parts, trainer.args.device)
     expected = full["loss_denominator"].sum() + (full["sft"]["labels"][:, 1:] != -100).sum()
     assert count.item() == pytest.approx(expected.item())
     for part in parts:
