@@ -15,6 +15,7 @@ import yaml
 
 from ..errors import SpectrumError
 from ..io import write_json_atomic, write_text_atomic
+from ..training.preemption import preemptible
 from ..training.recipe import resolved_recipe
 from ..training.train import RECIPE_FILE, SUMMARY_FILE, check_output_dir, load_recipe_model
 from .data import load_pair_rows, load_prompt_rows
@@ -83,7 +84,7 @@ def run_grpo(
     dataset = load_prompt_rows(run_args.dataset_name, run_args.dataset_train_split)
 
     def build(model: Any, tokenizer: Any, peft_config: Any) -> Any:
-        return GRPOTrainer(
+        return preemptible(GRPOTrainer)(
             model=model,
             reward_funcs=rewards,
             args=config,
@@ -103,7 +104,7 @@ def run_dpo(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
     dataset = load_pair_rows(run_args.dataset_name, run_args.dataset_train_split)
 
     def build(model: Any, tokenizer: Any, peft_config: Any) -> Any:
-        return DPOTrainer(
+        return preemptible(DPOTrainer)(
             model=model,
             args=config,
             train_dataset=dataset,
