@@ -15,7 +15,7 @@ import yaml
 
 from ..errors import SpectrumError
 from ..io import write_json_atomic, write_text_atomic
-from ..training.preemption import preemptible
+from ..training.preemption import preemptible, resolve_resume
 from ..training.recipe import resolved_recipe
 from ..training.train import RECIPE_FILE, SUMMARY_FILE, check_output_dir, load_recipe_model
 from .data import load_pair_rows, load_prompt_rows
@@ -31,6 +31,7 @@ def _run(
     if not run_args.dataset_name:
         raise SpectrumError("the recipe needs dataset_name (a data file or Hub dataset)")
     check_output_dir(config.output_dir, run_args.overwrite_output_dir, bool(config.resume_from_checkpoint))
+    resolve_resume(config.resume_from_checkpoint, config.output_dir)  # refuse a bad checkpoint before loading
     model, tokenizer = load_recipe_model(model_args, config)
     # the model is built here (TRL must not apply model_init_kwargs again); the token stays out of files
     recipe_init_kwargs, config.model_init_kwargs = config.model_init_kwargs, None

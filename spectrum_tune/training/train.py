@@ -78,6 +78,7 @@ def run_training(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
     from trl import get_peft_config
 
     from .formats import load_training_dataset
+    from .preemption import resolve_resume
     from .recipe import resolved_recipe
     from .trainer import SpectrumTrainer
 
@@ -86,6 +87,7 @@ def run_training(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
     if not run_args.dataset_name:
         raise SpectrumError("the recipe needs dataset_name (a data file or Hub dataset)")
     check_output_dir(config.output_dir, run_args.overwrite_output_dir, bool(config.resume_from_checkpoint))
+    resolve_resume(config.resume_from_checkpoint, config.output_dir)  # refuse a bad checkpoint before loading
 
     # Spectrum, prompt/completion and TRL's own single-target rows (text, messages, input_ids).
     text_field = config.dataset_text_field
