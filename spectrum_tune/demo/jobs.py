@@ -23,8 +23,7 @@ from ..errors import Interrupted
 
 __all__ = ["evaluate_arm", "init_worker", "run_jobs", "train_arm", "worker_pool"]
 
-# How long a worker gets to end after SIGTERM before SIGKILL: a training worker finishes its
-# optimizer step and writes its checkpoint first (spectrum_tune.training.preemption).
+# How long a worker gets to end after SIGTERM before SIGKILL (it exits at once unless it is stuck).
 WORKER_GRACE_SECONDS = 10.0
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -38,6 +37,10 @@ def init_worker(parent_pid: int | None = None) -> None:
     torch.set_num_threads(1)
     # Ctrl-C reaches the whole process group: the parent decides, and ends the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGTERM (from the parent) ends a worker at once: a demo arm restarts from scratch, so a
+    # training worker has no use for the trainer's stop-at-step-end checkpoint (which it would
+    # take instead of the default action, and then stay in the pool waiting for work).
+    signal.signal(signal.SIGTERM, _exit_now)
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -45,6 +48,10 @@ def init_worker(parent_pid: int | None = None) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(1)  # the parent died before prctl took effect
+
+
+def _exit_now(signum: int, frame: Any) -> None:
+    os._exit(128 + signum)
 
 
 def _end_workers(grace: float) -> int:
@@ -86,12 +93,9 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
         previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield executor
-    except BaseException:
-        executor.shutdown(wait=False, cancel_futures=True)
-        raise
-    else:
-        executor.shutdown(wait=True)
     finally:
+        # after an interruption the workers are gone already: this only joins the pool's thread
+        executor.shutdown(wait=True, cancel_futures=True)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
