@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,26 +55,32 @@ def _alive(pids: set[int]) -> set[int]:
     return alive
 
 
-def _signal_while_working(command: list[str], ready, signum: int) -> tuple[int, str, set]:
-    """Start ``command``, wait until ``ready(workers)`` (the live descendants), send ``signum``; the
-    returncode, stderr and the descendants seen."""
+def _signal_while_working(command: list[str], ready, signum: int) -> tuple[int, str, set, set]:
+    """Start ``command``, wait until ``ready(workers)`` (the descendants seen), send ``signum``; the
+    returncode, stderr, the descendants seen and those still alive after the command ended."""
+    # a file, not a pipe: orphaned workers would hold a pipe open and hang the read
+    log = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.DEVNULL, stderr=log, text=True)
     seen: set[int] = set()
     try:
         deadline = time.monotonic() + TIMEOUT
         while True:
-            assert process.poll() is None, f"ended before the signal: {process.communicate()[1][-3000:]}"
+            if process.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"ended before the signal: {log.read()[-3000:]}")
             assert time.monotonic() < deadline, "the workers never started"
             seen |= _descendants(process.pid)
             if ready(seen):
                 break
             time.sleep(0.2)
         process.send_signal(signum)
-        _, stderr = process.communicate(timeout=TIMEOUT)
+        process.wait(timeout=TIMEOUT)
         time.sleep(1.0)  # multiprocessing's resource tracker ends when its pipe closes
-        return process.returncode, stderr, seen
+        log.seek(0)
+        return process.returncode, log.read(), seen, _alive(seen)
     finally:
+        log.close()
         if process.poll() is None:
             process.kill()
             process.wait()
@@ -113,14 +120,14 @@ def test_the_demo_worker_pool_ends_its_training_workers(tmp_path, signum):
         return all(any((out / f"arm-{i}").glob("checkpoint-*")) for i in range(2))
 
     command = [sys.executable, "-c", POOL_SCRIPT, str(tmp_path / "recipe.yaml"), str(out)]
-    code, stderr, seen = _signal_while_working(command, training, signum)
+    code, stderr, seen, left = _signal_while_working(command, training, signum)
+    assert len(seen) >= 2 and not left, f"left running: {left}"
     assert code == 128 + signum, stderr[-3000:]
     name = signal.Signals(signum).name
     # one line, no traceback (multiprocessing's resource tracker may still warn that it cleaned up
     # the killed workers' tqdm locks)
     assert any(line.startswith(f"stopped by {name}: ended 2") for line in stderr.splitlines()), stderr[-3000:]
     assert "Traceback" not in stderr, stderr[-3000:]
-    assert len(seen) >= 2 and not _alive(seen)
 
 
 @pytest.mark.slow
@@ -136,8 +143,8 @@ def test_sigterm_to_the_demo_leaves_no_worker_running(tiny_model_dir, tmp_path):
 
     command = [sys.executable, "-m", "spectrum_tune.cli", "demo", "--quick", "--steps", "100000",
                "--workers", "2", "--out", str(tmp_path / "demo")]
-    code, stderr, seen = _signal_while_working(command, working, signal.SIGTERM)
+    code, stderr, seen, left = _signal_while_working(command, working, signal.SIGTERM)
+    assert len(seen) >= 3 and not left, f"left running: {left}"
     assert code == 128 + signal.SIGTERM, stderr[-3000:]
     assert any(line.startswith("stopped by SIGTERM: ended") for line in stderr.splitlines()), stderr[-3000:]
     assert "Traceback" not in stderr, stderr[-3000:]
-    assert not _alive(seen)
