@@ -51,7 +51,9 @@ def _split_paths(name: str) -> str | list[str]:
 def load_recipe_model(model_args: Any, config: Any) -> tuple[Any, Any]:
     """``(model, tokenizer)`` as a recipe describes them: ``model_name_or_path`` (any name
     :func:`~spectrum_tune.models.load_model` takes), ``model_init_kwargs`` (``gguf_file`` included),
-    ``dtype`` and the 4-/8-bit quantization keys of TRL's ``ModelConfig``."""
+    ``dtype``, the 4-/8-bit quantization keys of TRL's ``ModelConfig`` and ``trust_remote_code``
+    (as TRL's trainers: the config's value unless ``model_init_kwargs`` sets one; model and
+    tokenizer alike)."""
     from trl import get_quantization_config
 
     from ..models import load_model, load_tokenizer
@@ -65,7 +67,9 @@ def load_recipe_model(model_args: Any, config: Any) -> tuple[Any, Any]:
     quantization = get_quantization_config(model_args)
     if quantization is not None:
         init_kwargs["quantization_config"] = quantization
-    tokenizer = load_tokenizer(model_args.model_name_or_path, gguf_file=gguf_file)
+    init_kwargs.setdefault("trust_remote_code", bool(getattr(config, "trust_remote_code", False)))
+    shared = {key: init_kwargs[key] for key in ("revision", "trust_remote_code") if key in init_kwargs}
+    tokenizer = load_tokenizer(model_args.model_name_or_path, gguf_file=gguf_file, **shared)
     return load_model(model_args.model_name_or_path, gguf_file=gguf_file, **init_kwargs), tokenizer
 
 
