@@ -82,7 +82,9 @@ def _losses(run_dir: Path) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def uninterrupted(workdir) -> np.ndarray:
-    assert _train(workdir, "uninterrupted") == 0
+    assert _train(workdir, "uninterrupted", "--save_total_limit", "2") == 0
+    # rotation still works on checkpoints renamed into place
+    assert _checkpoints(workdir / "uninterrupted") == ["checkpoint-4", "checkpoint-6"]
     losses = _losses(workdir / "uninterrupted")
     assert losses.shape == (STEPS,) and len(set(losses.round(6))) == STEPS  # every step moves the loss
     return losses
