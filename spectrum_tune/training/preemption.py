@@ -22,11 +22,11 @@ has it; the ``grpo`` / ``dpo`` commands use :func:`preemptible` on TRL's trainer
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -86,10 +86,17 @@ class StopRequest:
         name = signal.Signals(signum).name
         if self.received is None:
             self.received = signum
-            print(f"received {name}: finishing this optimizer step, then saving a checkpoint and stopping "
-                  "(SIGKILL stops at once and loses the steps since the last checkpoint)", file=sys.stderr)
+            _say(f"received {name}: finishing this optimizer step, then saving a checkpoint and stopping "
+                 "(SIGKILL stops at once and loses the steps since the last checkpoint)")
         else:
-            print(f"received {name} again: already stopping after this step", file=sys.stderr)
+            _say(f"received {name} again: already stopping after this step")
+
+
+def _say(line: str) -> None:
+    """One line to stderr from a signal handler: straight to the descriptor, since print() would
+    raise if the handler interrupted another write to sys.stderr (a progress bar's)."""
+    with contextlib.suppress(OSError):
+        os.write(2, f"{line}\n".encode())
 
     def agree(self, device: Any) -> int | None:
         """The largest signal number any rank received (0: none); one all-reduce when distributed."""
