@@ -30,8 +30,9 @@ def _run(
 
     if not run_args.dataset_name:
         raise SpectrumError("the recipe needs dataset_name (a data file or Hub dataset)")
-    check_output_dir(config.output_dir, run_args.overwrite_output_dir, bool(config.resume_from_checkpoint))
-    resolve_resume(config.resume_from_checkpoint, config.output_dir)  # refuse a bad checkpoint before loading
+    # a bad checkpoint is refused here, before the model loads ("false" is not resuming)
+    resuming = resolve_resume(config.resume_from_checkpoint, config.output_dir) is not None
+    check_output_dir(config.output_dir, run_args.overwrite_output_dir, resuming)
     model, tokenizer = load_recipe_model(model_args, config)
     # the model is built here (TRL must not apply model_init_kwargs again); the token stays out of files
     recipe_init_kwargs, config.model_init_kwargs = config.model_init_kwargs, None

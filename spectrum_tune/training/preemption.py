@@ -58,6 +58,13 @@ _TRUE = {"true", "latest", "yes", "1"}
 _FALSE = {"", "false", "no", "0", "none"}
 
 
+def _say(line: str) -> None:
+    """One line to stderr from a signal handler: straight to the descriptor, since print() would
+    raise if the handler interrupted another write to sys.stderr (a progress bar's)."""
+    with contextlib.suppress(OSError):
+        os.write(2, f"{line}\n".encode())
+
+
 class StopRequest:
     """The stop signal a process received, and the one its ranks agreed on at a step end."""
 
@@ -90,13 +97,6 @@ class StopRequest:
                  "(SIGKILL stops at once and loses the steps since the last checkpoint)")
         else:
             _say(f"received {name} again: already stopping after this step")
-
-
-def _say(line: str) -> None:
-    """One line to stderr from a signal handler: straight to the descriptor, since print() would
-    raise if the handler interrupted another write to sys.stderr (a progress bar's)."""
-    with contextlib.suppress(OSError):
-        os.write(2, f"{line}\n".encode())
 
     def agree(self, device: Any) -> int | None:
         """The largest signal number any rank received (0: none); one all-reduce when distributed."""

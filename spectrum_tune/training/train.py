@@ -90,8 +90,9 @@ def run_training(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
         raise SpectrumError("the recipe needs model_name_or_path")
     if not run_args.dataset_name:
         raise SpectrumError("the recipe needs dataset_name (a data file or Hub dataset)")
-    check_output_dir(config.output_dir, run_args.overwrite_output_dir, bool(config.resume_from_checkpoint))
-    resolve_resume(config.resume_from_checkpoint, config.output_dir)  # refuse a bad checkpoint before loading
+    # a bad checkpoint is refused here, before the model loads ("false" is not resuming)
+    resuming = resolve_resume(config.resume_from_checkpoint, config.output_dir) is not None
+    check_output_dir(config.output_dir, run_args.overwrite_output_dir, resuming)
 
     # Spectrum, prompt/completion and TRL's own single-target rows (text, messages, input_ids).
     text_field = config.dataset_text_field
