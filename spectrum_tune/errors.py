@@ -11,11 +11,23 @@ from __future__ import annotations
 import logging
 import warnings
 
-__all__ = ["SpectrumError", "quiet_library_noise"]
+__all__ = ["Interrupted", "SpectrumError", "quiet_library_noise"]
 
 
 class SpectrumError(Exception):
     """A problem with the user's input (data, recipe, model path, output dir, Hub)."""
+
+
+class Interrupted(SpectrumError):
+    """A run stopped by a signal (SIGTERM, SIGINT) after leaving its work resumable; the CLI prints
+    the message (where ``show``: one rank of a multi-process run says it) and exits with
+    ``128 + signum``, the status a shell reports for a process the signal ended."""
+
+    def __init__(self, message: str, signum: int, *, show: bool = True):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
+        self.show = show
 
 
 # (logger name, message fragment): log records dropped from that library logger.

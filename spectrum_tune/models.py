@@ -36,6 +36,8 @@ __all__ = [
     "OFFLINE_MODELS",
     "SMOLLM2_ALIAS",
     "TINY_ALIAS",
+    "ModelFileError",
+    "ModelLoadError",
     "OfflineModel",
     "alias_license",
     "clear_gguf_marker",
@@ -233,9 +235,23 @@ def hub_id_of(name_or_path: str | None) -> str | None:
     return name_or_path
 
 
+class ModelLoadError(SpectrumError, ValueError):
+    """A model or tokenizer transformers refused (``ValueError`` there, e.g. custom code without
+    ``trust_remote_code``): still a ValueError, so code written for SFTTrainer catches it alike."""
+
+
+class ModelFileError(SpectrumError, OSError):
+    """A model or tokenizer whose files could not be read or found (``OSError`` in transformers)."""
+
+
 def _load_error(name: str, error: Exception, resolved: str) -> SpectrumError:
     reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return SpectrumError(
+    kind = ModelLoadError if isinstance(error, ValueError) else ModelFileError
+    if "trust_remote_code" in str(error) and "trust_remote_code" not in reason:
+        # transformers says how to allow it on a later line: say it on ours, with our keys
+        reason += (" Set trust_remote_code: true in the recipe (--trust_remote_code true), or "
+                   "trust_remote_code=True in the trainer's config, only if you trust that code")
+    return kind(
         f"cannot load model '{name}': {reason} (not a local directory, and the Hub could not serve it)"
         if not Path(resolved).exists()
         else f"cannot load model '{name}': {reason}"

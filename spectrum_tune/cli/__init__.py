@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 
 from .. import __version__
-from ..errors import SpectrumError
+from ..errors import Interrupted, SpectrumError
 
 USAGE = """spectrum-tune <command> [options]
 
@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return _command(argv[0])(argv[1:])
+    except Interrupted as error:  # stopped by a signal, resumable: no "error:", the signal's exit status
+        if error.show:
+            print(str(error), file=sys.stderr)
+        return error.exit_code
     except SpectrumError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

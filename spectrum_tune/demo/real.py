@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,7 +189,7 @@ def run_real(options: Any) -> dict[str, Any]:
     from ..evaluation.report import load_results
     from ..io import write_json_atomic, write_text_atomic
     from ..models import fetch_model
-    from .jobs import evaluate_arm, init_worker, run_jobs, train_arm
+    from .jobs import evaluate_arm, run_jobs, train_arm, worker_pool
     from .report import write_demo_report
 
     real = REAL_SETS[options.model]
@@ -226,8 +224,7 @@ def run_real(options: Any) -> dict[str, Any]:
                 training[name] = {key: summary[key] for key in ("global_steps", "wall_seconds",
                                                                 "first_logged_loss", "last_logged_loss")}
 
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(options.workers, mp_context=context, initializer=init_worker) as executor:
+    with worker_pool(options.workers) as executor:
         # the fixed arms of every seed and the sweep (seed 0) do not depend on the sweep's outcome
         jobs = {f"{arm}/seed-{seed}": (train_arm, str(options.recipes_dir / recipe), str(arm_dirs[arm][seed]),
                                        seed, steps)

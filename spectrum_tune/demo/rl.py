@@ -20,16 +20,14 @@ The start and every arm are evaluated on held-out task files only (eval/ suites,
 from __future__ import annotations
 
 import json
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import SpectrumError
 from ..io import write_json_atomic, write_text_atomic
-from .jobs import evaluate_arm, init_worker, run_jobs
+from .jobs import evaluate_arm, run_jobs, worker_pool
 from .run import REPO_ROOT
 
 __all__ = ["RL_ARMS", "RlDemoOptions", "check_rl_effects", "run_rl_demo"]
@@ -185,8 +183,7 @@ def run_rl_demo(options: RlDemoOptions) -> dict[str, Any]:
     tasks = _task_files(options.tasks)
     out = options.out
     runs = {arm: {seed: out / arm / f"seed-{seed}" for seed in seeds} for arm in ["start", *RL_ARMS]}
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(options.workers, mp_context=context, initializer=init_worker) as executor:
+    with worker_pool(options.workers) as executor:
         start = executor.submit(
             _make_start, str(options.recipes_dir / START_RECIPE), str(out / "start"), options.start_steps
         ).result()

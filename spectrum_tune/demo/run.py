@@ -12,15 +12,13 @@ the runs and checks the expected effects.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import SpectrumError
-from .jobs import evaluate_arm, init_worker, run_jobs, train_arm
+from .jobs import evaluate_arm, run_jobs, train_arm, worker_pool
 
 __all__ = ["ARMS", "ARM_SETS", "DemoOptions", "demo_seeds", "run_demo"]
 
@@ -113,8 +111,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     seeds = demo_seeds(options)
     runs = {arm: {seed: options.out / arm / f"seed-{seed}" for seed in seeds} for arm in ["base", *arms]}
 
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(options.workers, mp_context=context, initializer=init_worker) as executor:
+    with worker_pool(options.workers) as executor:
         pairs = [(arm, seed) for seed in seeds for arm in arms]
         train_jobs = [(train_arm, str(options.recipes_dir / arms[arm]), str(runs[arm][seed]), seed, steps)
                       for arm, seed in pairs]

@@ -15,6 +15,7 @@ import yaml
 
 from ..errors import SpectrumError
 from ..io import write_json_atomic, write_text_atomic
+from ..training.preemption import preemptible, resolve_resume
 from ..training.recipe import resolved_recipe
 from ..training.train import RECIPE_FILE, SUMMARY_FILE, check_output_dir, load_recipe_model
 from .data import load_pair_rows, load_prompt_rows
@@ -29,7 +30,9 @@ def _run(
 
     if not run_args.dataset_name:
         raise SpectrumError("the recipe needs dataset_name (a data file or Hub dataset)")
-    check_output_dir(config.output_dir, run_args.overwrite_output_dir, bool(config.resume_from_checkpoint))
+    # a bad checkpoint is refused here, before the model loads ("false" is not resuming)
+    resuming = resolve_resume(config.resume_from_checkpoint, config.output_dir) is not None
+    check_output_dir(config.output_dir, run_args.overwrite_output_dir, resuming)
     model, tokenizer = load_recipe_model(model_args, config)
     # the model is built here (TRL must not apply model_init_kwargs again); the token stays out of files
     recipe_init_kwargs, config.model_init_kwargs = config.model_init_kwargs, None
@@ -95,7 +98,7 @@ def run_grpo(
     callbacks = [func.callback for func in rewards if hasattr(func, "callback")]
 
     def build(model: Any, tokenizer: Any, peft_config: Any) -> Any:
-        return GRPOTrainer(
+        return preemptible(GRPOTrainer)(
             model=model,
             reward_funcs=rewards,
             args=config,
@@ -116,7 +119,7 @@ def run_dpo(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
     dataset = load_pair_rows(run_args.dataset_name, run_args.dataset_train_split)
 
     def build(model: Any, tokenizer: Any, peft_config: Any) -> Any:
-        return DPOTrainer(
+        return preemptible(DPOTrainer)(
             model=model,
             args=config,
             train_dataset=dataset,

@@ -51,7 +51,9 @@ def _split_paths(name: str) -> str | list[str]:
 def load_recipe_model(model_args: Any, config: Any) -> tuple[Any, Any]:
     """``(model, tokenizer)`` as a recipe describes them: ``model_name_or_path`` (any name
     :func:`~spectrum_tune.models.load_model` takes), ``model_init_kwargs`` (``gguf_file`` included),
-    ``dtype`` and the 4-/8-bit quantization keys of TRL's ``ModelConfig``."""
+    ``dtype``, the 4-/8-bit quantization keys of TRL's ``ModelConfig`` and ``trust_remote_code``
+    (as TRL's trainers: the config's value unless ``model_init_kwargs`` sets one; model and
+    tokenizer alike)."""
     from trl import get_quantization_config
 
     from ..models import load_model, load_tokenizer
@@ -65,7 +67,9 @@ def load_recipe_model(model_args: Any, config: Any) -> tuple[Any, Any]:
     quantization = get_quantization_config(model_args)
     if quantization is not None:
         init_kwargs["quantization_config"] = quantization
-    tokenizer = load_tokenizer(model_args.model_name_or_path, gguf_file=gguf_file)
+    init_kwargs.setdefault("trust_remote_code", bool(getattr(config, "trust_remote_code", False)))
+    shared = {key: init_kwargs[key] for key in ("revision", "trust_remote_code") if key in init_kwargs}
+    tokenizer = load_tokenizer(model_args.model_name_or_path, gguf_file=gguf_file, **shared)
     return load_model(model_args.model_name_or_path, gguf_file=gguf_file, **init_kwargs), tokenizer
 
 
@@ -78,6 +82,7 @@ def run_training(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
     from trl import get_peft_config
 
     from .formats import load_training_dataset
+    from .preemption import resolve_resume
     from .recipe import resolved_recipe
     from .trainer import SpectrumTrainer
 
@@ -85,7 +90,9 @@ def run_training(run_args: Any, config: Any, model_args: Any) -> dict[str, Any]:
         raise SpectrumError("the recipe needs model_name_or_path")
     if not run_args.dataset_name:
         raise SpectrumError("the recipe needs dataset_name (a data file or Hub dataset)")
-    check_output_dir(config.output_dir, run_args.overwrite_output_dir, bool(config.resume_from_checkpoint))
+    # a bad checkpoint is refused here, before the model loads ("false" is not resuming)
+    resuming = resolve_resume(config.resume_from_checkpoint, config.output_dir) is not None
+    check_output_dir(config.output_dir, run_args.overwrite_output_dir, resuming)
 
     # Spectrum, prompt/completion and TRL's own single-target rows (text, messages, input_ids).
     text_field = config.dataset_text_field

@@ -50,6 +50,7 @@ from .dropin import (
 from .formats import split_rows
 from .losses import spectrum_loss_per_group
 from .metrics import group_metric_means
+from .preemption import PreemptibleTrainer
 from .prefix import (
     PrefixCacheError,
     encode_whole_prompts,
@@ -71,7 +72,7 @@ __all__ = ["SpectrumCollator", "SpectrumConfig", "SpectrumTrainer"]
 TOKENIZED_COLUMNS = GROUP_COLUMNS
 
 
-class SpectrumTrainer(SFTTrainer):
+class SpectrumTrainer(PreemptibleTrainer, SFTTrainer):
     """`trl.SFTTrainer` for multi-reference groups with the spectrum loss (see `SpectrumConfig`).
 
     A drop-in for SFTTrainer: it takes the same model inputs (a model id or path, a
@@ -81,7 +82,7 @@ class SpectrumTrainer(SFTTrainer):
     prepared by TRL and trained with SFTTrainer's own loss; multi-reference rows
     (``references``), prompt/completion rows sharing a prompt (grouped) and in-context rows get
     the spectrum loss. One dataset may hold both kinds (see docs/data.md for how a mixed batch
-    is normalised).
+    is normalised). Preemption-safe: see :mod:`.preemption`.
     """
 
     _tag_names: ClassVar[list[str]] = ["trl", "sft", "spectrum-tune"]
