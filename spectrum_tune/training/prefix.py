@@ -52,6 +52,7 @@ __all__ = [
     "layer_checkpointing_paused",
     "next_token_logps",
     "notice_fallback",
+    "notice_once",
     "prefix_sharing_blocker",
 ]
 
@@ -63,11 +64,16 @@ class PrefixCacheError(RuntimeError):
     """The prompt cache a model returned is not one plain key/value entry per layer of the prompt's width."""
 
 
+def notice_once(message: str) -> None:
+    """Log ``message`` once per process: a path the trainer chose instead of the configured one."""
+    if message not in _NOTICED:
+        _NOTICED.add(message)
+        logger.warning("spectrum-tune: %s", message)
+
+
 def notice_fallback(reason: str) -> None:
     """Say once per reason that prefix sharing fell back to full sequences (same numbers, slower)."""
-    if reason not in _NOTICED:
-        _NOTICED.add(reason)
-        logger.warning("spectrum-tune: prefix sharing off (%s); scoring full sequences instead", reason)
+    notice_once(f"prefix sharing off ({reason}); scoring full sequences instead")
 
 
 def layer_checkpointing(model: torch.nn.Module) -> bool:

@@ -12,11 +12,12 @@ from torch.utils.checkpoint import checkpoint
 from .chunks import chunk_count
 from .gem import chunked_gem_loss
 from .losses import sequence_logps
-from .prefix import continuation_inputs, layer_checkpointing_paused, next_token_logps
+from .prefix import continuation_inputs, layer_checkpointing_paused, next_token_logps, notice_once
 
 __all__ = [
     "check_plain_lm_head",
     "gem_chunk",
+    "partitioned_by_zero3",
     "paused",
     "run_chunks",
     "score_after_prompts",
@@ -127,9 +128,25 @@ def gem_chunk(model, backbone, head, beta, h, input_ids, attention_mask, labels)
     return per_row, out.entropy.sum(), out.is_top1.float().sum(), out.log_prob.sum()
 
 
+NO_RECOMPUTE = (
+    "DeepSpeed ZeRO-3 cannot recompute a whole chunk call in backward (its partitioned weights, TRL's fused "
+    "head among them, are released before the recompute), so the chunks of spectrum_chunk_size run without "
+    "the two-pass recompute: same numbers, activations of every chunk kept until backward (the model's own "
+    "layer checkpointing, gradient_checkpointing, still bounds them)"
+)
+
+
+def partitioned_by_zero3(model: torch.nn.Module) -> bool:
+    """Whether ``model``'s parameters are DeepSpeed ZeRO-3 partitions (each gathered only inside its
+    module's forward and backward hooks), which a whole-call ``checkpoint`` cannot recompute."""
+    first = next(iter(model.parameters()), None)
+    return first is not None and hasattr(first, "ds_status")
+
+
 def run_chunks(
     score: Any, shared: tuple, tensors: list[torch.Tensor], size: int,
     calls: int | None = None, empty: list[torch.Tensor] | None = None, checkpoint_all: bool = False,
+    recompute: bool = True,
 ) -> tuple[list[tuple], torch.Tensor]:
     """``score(*shared, *chunk)`` on consecutive chunks of ``size`` rows of ``tensors``.
 
@@ -141,11 +158,19 @@ def run_chunks(
     keeps no activations and backward recomputes one chunk at a time with its exact upstream
     gradient (the two-pass algorithm), so memory does not grow with rows. ``checkpoint_all``
     checkpoints a single chunk too (it stands in for the model's own activation checkpointing).
+    ``recompute=False`` (the engine cannot recompute a whole call: :func:`partitioned_by_zero3`)
+    runs every call plainly, once, with a one-time notice; the caller must then not need
+    ``checkpoint_all`` (the trainer turns prefix sharing off where layers are checkpointed).
     """
     total = tensors[0].size(0)
     real = chunk_count(total, size)
     calls = real if calls is None else calls
     two_pass = (calls > 1 or checkpoint_all) and torch.is_grad_enabled()
+    if two_pass and not recompute:
+        if checkpoint_all:
+            raise ValueError("checkpoint_all needs an engine that can recompute a whole call")
+        notice_once(NO_RECOMPUTE)
+        two_pass = False
 
     def run(function: Any, *args: Any) -> tuple:
         if not two_pass:

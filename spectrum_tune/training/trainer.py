@@ -24,7 +24,7 @@ from trl import SFTTrainer
 from trl.data_utils import get_dataset_column_names
 
 from ..models import load_for_trainer
-from .chunks import agree_counts, chunk_count, empty_chunk
+from .chunks import agree_counts, chunk_count, empty_chunk, uniform_parts
 from .collator import SpectrumCollator
 from .config import SpectrumConfig
 from .data import (
@@ -40,7 +40,6 @@ from .data import (
 from .dropin import (
     GROUP_COLUMNS,
     SINGLE_COLUMNS,
-    as_groups,
     collect_aux_loss,
     eval_logits,
     join_datasets,
@@ -49,7 +48,7 @@ from .dropin import (
 )
 from .formats import split_rows
 from .losses import spectrum_loss_per_group
-from .metrics import group_metric_means
+from .metrics import log_group_metrics
 from .prefix import (
     PrefixCacheError,
     encode_whole_prompts,
@@ -60,6 +59,7 @@ from .prefix import (
 from .scoring import (
     check_plain_lm_head,
     gem_chunk,
+    partitioned_by_zero3,
     run_chunks,
     score_after_prompts,
     score_full_sequences,
@@ -241,9 +241,14 @@ class SpectrumTrainer(SFTTrainer):
     def _prefix_plan(self, model, inputs) -> tuple[bool, int]:
         """(can this rank share its prompts' cache exactly?, its number of real chunks)."""
         share = "prefix_ids" in inputs
+        unwrapped = self.accelerator.unwrap_model(model)
+        if share and partitioned_by_zero3(model) and layer_checkpointing(unwrapped):
+            # the same on every rank: it depends on the engine and the model only
+            notice_fallback("DeepSpeed ZeRO-3 cannot recompute a checkpointed prompt pass, whose cache "
+                            "the layers' own checkpointing would drop; layer checkpointing kept")
+            share = False
         if share and inputs["input_ids"].size(0):
-            reason = prefix_sharing_blocker(self.accelerator.unwrap_model(model),
-                                            int(inputs["attention_mask"].sum(-1).max()),
+            reason = prefix_sharing_blocker(unwrapped, int(inputs["attention_mask"].sum(-1).max()),
                                             router_aux_loss=self.aux_loss_enabled)
             if reason is not None:
                 notice_fallback(reason)
@@ -279,10 +284,11 @@ class SpectrumTrainer(SFTTrainer):
         # the model checkpoints its layers (TRL's default): checkpoint whole calls instead (see .prefix);
         # decided on the agreed share, so a rank without rows checkpoints its stand-in calls alike
         checkpointed = share and layer_checkpointing(self.accelerator.unwrap_model(model))
+        recompute = not partitioned_by_zero3(model)  # see scoring.run_chunks
         if share and inputs["input_ids"].size(0) == 0:
             # the other ranks' prompt encode
-            padding = 0.0 * run_chunks(score_full_sequences, (model,), empty, 1,
-                                       checkpoint_all=checkpointed)[0][0][0].sum()
+            padding = 0.0 * run_chunks(score_full_sequences, (model,), empty, 1, checkpoint_all=checkpointed,
+                                       recompute=recompute)[0][0][0].sum()
             share = False
         elif share:
             try:
@@ -301,7 +307,7 @@ class SpectrumTrainer(SFTTrainer):
             shared = (model,)
         tensors = [inputs[key] for key in keys]
         parts, more = run_chunks(score, shared, tensors, self.args.spectrum_chunk_size, calls, empty,
-                                 checkpoint_all=checkpointed)
+                                 checkpoint_all=checkpointed, recompute=recompute)
         padding = padding + more
         if not parts:
             return padding.new_zeros(0), padding.new_zeros(()), padding.new_zeros(()), padding
@@ -338,7 +344,8 @@ class SpectrumTrainer(SFTTrainer):
         tensors = [inputs[key][index] for key in ("input_ids", "attention_mask", "labels")]
         with self.accelerator.autocast():  # the head runs outside the model's autocast-wrapped forward
             parts, gem_padding = run_chunks(gem_chunk, shared, tensors, self.args.spectrum_chunk_size,
-                                             calls[2], self._empty_chunk(inputs))
+                                             calls[2], self._empty_chunk(inputs),
+                                             recompute=not partitioned_by_zero3(model))
         # the empty chunks' exact zero rides on the loss, so their backward runs on every rank
         per_group = seq_logps.new_zeros(single.shape) + padding + gem_padding
         nll = seq_logps.new_zeros(())
@@ -359,15 +366,11 @@ class SpectrumTrainer(SFTTrainer):
         mode = "train" if self.model.training else "eval"
         # GEM replaces the NLL of the K = 1 rows in training only (its reference evaluates with CE).
         gem = self.args.spectrum_loss_type == "gem" and mode == "train"
-        if "num_refs" not in inputs:  # TRL rows only: SFTTrainer's loss, exactly
-            if not gem:
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            inputs = as_groups(inputs)
-        sft = inputs.get("sft")
-        parts = [{key: value for key, value in inputs.items() if key != "sft"}]
-        if sft is not None and gem:
-            parts.append(as_groups(sft))
-            sft = None
+        # every rank makes the same model calls and collectives, whatever kinds of rows it holds
+        parts, sft, stand_ins = uniform_parts(inputs, gem, self.data_collator, self._tokenizer.pad_token_id,
+                                              self.accelerator.num_processes)
+        if parts is None:  # TRL rows only, on every rank: SFTTrainer's loss, exactly
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         # Every part of a mixed batch shares one denominator: the groups' mean completion lengths
         # plus the TRL rows' loss tokens, so the batch loss is a token-weighted mean of both kinds.
         denominator = num_items_in_batch
@@ -382,6 +385,9 @@ class SpectrumTrainer(SFTTrainer):
             # SFTTrainer gets the shared denominator as its count and rescales it as a global one;
             # undo that when the count is this process's own (eval).
             sft_loss = super().compute_loss(model, sft, num_items_in_batch=denominator)
+            if stand_ins and mode == "train":  # TRL counted each stand-in's padding token
+                self._total_train_tokens -= stand_ins
+                self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
             if self.args.average_tokens_across_devices and num_items_in_batch is None:
                 sft_loss = sft_loss / (self.accelerator.num_processes // self.get_tp_size())
             loss = loss + sft_loss
@@ -436,13 +442,6 @@ class SpectrumTrainer(SFTTrainer):
         return loss.detach(), logits, labels
 
     def _log_metrics(self, mode, inputs, terms, single, entropy_sum, top1_sum) -> None:
-        gather = self.accelerator.gather_for_metrics
-        num_tokens = gather((inputs["labels"][:, 1:] != -100).sum()).sum()
-        if num_tokens > 0:
-            self._metrics[mode]["entropy"].append((gather(entropy_sum).sum() / num_tokens).item())
-            self._metrics[mode]["mean_token_accuracy"].append((gather(top1_sum).sum() / num_tokens).item())
-        for name, value in group_metric_means(gather, terms, single).items():
-            self._metrics[mode][name].append(value)
-        if mode == "train":
-            self._total_train_tokens += gather(inputs["attention_mask"].sum()).sum().item()
-        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+        self._total_train_tokens = log_group_metrics(self._metrics[mode], self.accelerator.gather_for_metrics,
+                                                     mode, inputs, terms, single, entropy_sum, top1_sum,
+                                                     self._total_train_tokens)
