@@ -45,6 +45,7 @@ __all__ = [
     "SharedPromptLayer",
     "collate_prefix",
     "continuation_inputs",
+    "encode_prompt_stand_in",
     "encode_prompts",
     "encode_whole_prompts",
     "expand_cache",
@@ -253,6 +254,15 @@ def encode_whole_prompts(
     layers, next_logps = _encode(model, ids, mask, checkpointed, next_logps=True)
     _check_cache(model, layers, ids.size(1))
     return layers, mask, next_logps
+
+
+def encode_prompt_stand_in(model: Any, ids: torch.Tensor, mask: torch.Tensor, *, checkpointed: bool = False):
+    """An exactly-zero scalar attached to the prompt encode of ``ids`` (a one-token stand-in): a rank
+    without prompts makes the call the other ranks' :func:`encode_whole_prompts` makes, module for
+    module (ZeRO-3 requires the same module order on every rank), and its backward."""
+    layers, next_logps = _encode(model, ids, mask, checkpointed, next_logps=True)
+    total = next_logps.sum() + sum(keys.sum() + values.sum() for keys, values in layers)
+    return 0.0 * total
 
 
 def next_token_logps(next_logps: torch.Tensor, group_index: torch.Tensor, labels: torch.Tensor):

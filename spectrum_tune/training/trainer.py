@@ -40,6 +40,7 @@ from .data import (
 from .dropin import (
     GROUP_COLUMNS,
     SINGLE_COLUMNS,
+    batch_items,
     collect_aux_loss,
     eval_logits,
     join_datasets,
@@ -51,14 +52,18 @@ from .losses import spectrum_loss_per_group
 from .metrics import log_group_metrics
 from .prefix import (
     PrefixCacheError,
+    encode_prompt_stand_in,
     encode_whole_prompts,
     layer_checkpointing,
     notice_fallback,
+    notice_once,
     prefix_sharing_blocker,
 )
 from .scoring import (
+    GEM_FULL_LOGITS,
     check_plain_lm_head,
     gem_chunk,
+    gem_chunk_full_logits,
     partitioned_by_zero3,
     run_chunks,
     score_after_prompts,
@@ -220,21 +225,18 @@ class SpectrumTrainer(SFTTrainer):
     def _get_num_items_in_batch(self, batch_samples, device):
         # A group's loss is divided by its mean completion length, a TRL row's by its tokens, and the
         # batch by the sum: under gradient accumulation that sum over every micro-batch is the count.
-        if not batch_samples or all("num_refs" not in batch for batch in batch_samples):
+        # One rule on every rank, as the count is gathered (TRL's is an integer, ours a float): ours
+        # wherever the dataset holds groups, even for a micro-batch of TRL rows only.
+        columns = get_dataset_column_names(self.train_dataset) or []
+        if not batch_samples or ("completion_ids" not in columns
+                                 and all("num_refs" not in batch for batch in batch_samples)):
             return super()._get_num_items_in_batch(batch_samples, device)
         if not self.model_accepts_loss_kwargs:
             return None
-        total = torch.stack([self._batch_items(batch) for batch in batch_samples]).sum().to(device)
+        total = torch.stack([batch_items(batch) for batch in batch_samples]).sum().to(device)
         if self.args.average_tokens_across_devices and self.args.world_size > 1:
             total = self.accelerator.gather(total).sum()
         return total
-
-    @staticmethod
-    def _batch_items(batch: dict[str, Any]) -> torch.Tensor:
-        if "num_refs" not in batch:
-            return label_count(batch).float()
-        items = batch["loss_denominator"].sum()
-        return items + label_count(batch["sft"]) if "sft" in batch else items
 
     # -- loss ---------------------------------------------------------------------------------
 
@@ -265,15 +267,11 @@ class SpectrumTrainer(SFTTrainer):
 
     def _padded_logps(self, model, inputs, agreed=None) -> tuple[torch.Tensor, ...]:
         """Log-prob of every sequence in the batch, forwarded in chunks of `spectrum_chunk_size`
-        (two-pass when there are several, see :func:`run_chunks`). With prefix sharing the
-        prompts are encoded once and each chunk runs its continuations on their cache.
-
-        Every rank makes the same model calls: the ranks agree (one all-reduce, or ``agreed`` =
-        ``(chunks, whether any rank cannot share)`` from the caller) on the chunk count, padded
-        with empty chunks, and share prompts only if all of them can; a rank with no rows makes
-        the same calls on empty chunks. Prefix sharing that cannot be exact falls back to full
-        sequences with a one-line notice. Returns log-probs, entropy and top-1 sums, and the
-        empty chunks' exactly-zero scalar to add to the loss.
+        (two-pass when there are several, see :func:`run_chunks`); with prefix sharing each chunk
+        runs its continuations on the prompts' cache. Every rank makes the same model calls: the
+        ranks agree (one all-reduce, or ``agreed`` = ``(chunks, whether any rank cannot share)``
+        from the caller) on the chunk count, padded with empty chunks, and share prompts only if
+        all can. Returns log-probs, entropy and top-1 sums, and the empty chunks' exact zero.
         """
         share, chunks = self._prefix_plan(model, inputs)
         if agreed is None:
@@ -285,11 +283,8 @@ class SpectrumTrainer(SFTTrainer):
         # decided on the agreed share, so a rank without rows checkpoints its stand-in calls alike
         checkpointed = share and layer_checkpointing(self.accelerator.unwrap_model(model))
         recompute = not partitioned_by_zero3(model)  # see scoring.run_chunks
-        if share and inputs["input_ids"].size(0) == 0:
-            # the other ranks' prompt encode
-            padding = 0.0 * run_chunks(score_full_sequences, (model,), empty, 1, checkpoint_all=checkpointed,
-                                       recompute=recompute)[0][0][0].sum()
-            share = False
+        if share and inputs["input_ids"].size(0) == 0:  # the other ranks' prompt encode, the same call
+            padding, share = encode_prompt_stand_in(model, *empty[:2], checkpointed=checkpointed), False
         elif share:
             try:
                 prompts = encode_whole_prompts(model, inputs["prefix_ids"], inputs["prefix_mask"],
@@ -342,10 +337,14 @@ class SpectrumTrainer(SFTTrainer):
                   self.args.gem_h)
         index = rows.nonzero()[:, 0]
         tensors = [inputs[key][index] for key in ("input_ids", "attention_mask", "labels")]
+        recompute, score = not partitioned_by_zero3(model), gem_chunk
+        if calls[2] and not recompute:  # ZeRO-3: the head as a module (see scoring)
+            notice_once(GEM_FULL_LOGITS)
+            score = gem_chunk_full_logits
         with self.accelerator.autocast():  # the head runs outside the model's autocast-wrapped forward
-            parts, gem_padding = run_chunks(gem_chunk, shared, tensors, self.args.spectrum_chunk_size,
-                                             calls[2], self._empty_chunk(inputs),
-                                             recompute=not partitioned_by_zero3(model))
+            parts, gem_padding = run_chunks(score, shared, tensors, self.args.spectrum_chunk_size, calls[2],
+                                             self._empty_chunk(inputs), recompute=recompute,
+                                             pad_with_score=True)
         # the empty chunks' exact zero rides on the loss, so their backward runs on every rank
         per_group = seq_logps.new_zeros(single.shape) + padding + gem_padding
         nll = seq_logps.new_zeros(())
