@@ -62,7 +62,8 @@ class SpectrumConfig(SFTConfig):
         metadata={
             "help": "Most sequences forwarded at once. A micro-batch with more sequences is scored in chunks "
             "with the exact two-pass gradient (all log-probs first without activations, then each chunk "
-            "recomputed with grad), so memory does not grow with the number of references."
+            "recomputed with grad), so memory does not grow with the number of references (except under "
+            "DeepSpeed ZeRO-3, which cannot recompute a chunk: chunks keep activations there, said once)."
         },
     )
     spectrum_prefix_sharing: bool = field(
@@ -73,7 +74,8 @@ class SpectrumConfig(SFTConfig):
             "cannot be exact (PEFT prompt learning, recurrent/hybrid layers, "
             "sequences past a sliding window or longrope's original length) batches run as full sequences "
             "with a one-line notice; see docs/families.md. Works with gradient checkpointing (the prompt "
-            "encode and each continuation chunk are then checkpointed whole)."
+            "encode and each continuation chunk are then checkpointed whole; not under DeepSpeed ZeRO-3, "
+            "which cannot recompute them: full sequences there, said once)."
         },
     )
     spectrum_length_normalize: bool = field(

@@ -24,6 +24,7 @@ __all__ = [
     "SINGLE_COLUMNS",
     "TemplateTokenizer",
     "as_groups",
+    "batch_items",
     "collect_aux_loss",
     "eval_logits",
     "join_datasets",
@@ -88,6 +89,15 @@ def join_datasets(groups: Any, single: Any) -> Any:
 def label_count(batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Loss tokens of a TRL batch, counted as TRL counts them (labels shifted by one)."""
     return (batch["labels"][..., 1:] != -100).sum()
+
+
+def batch_items(batch: dict[str, Any]) -> torch.Tensor:
+    """A SpectrumCollator batch's loss items: its groups' mean completion lengths plus its TRL rows'
+    loss tokens (a float: the lengths are means)."""
+    if "num_refs" not in batch:
+        return label_count(batch).float()
+    items = batch["loss_denominator"].sum()
+    return items + label_count(batch["sft"]) if "sft" in batch else items
 
 
 def as_groups(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

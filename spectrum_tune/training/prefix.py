@@ -45,6 +45,7 @@ __all__ = [
     "SharedPromptLayer",
     "collate_prefix",
     "continuation_inputs",
+    "encode_prompt_stand_in",
     "encode_prompts",
     "encode_whole_prompts",
     "expand_cache",
@@ -52,6 +53,7 @@ __all__ = [
     "layer_checkpointing_paused",
     "next_token_logps",
     "notice_fallback",
+    "notice_once",
     "prefix_sharing_blocker",
 ]
 
@@ -63,11 +65,16 @@ class PrefixCacheError(RuntimeError):
     """The prompt cache a model returned is not one plain key/value entry per layer of the prompt's width."""
 
 
+def notice_once(message: str) -> None:
+    """Log ``message`` once per process: a path the trainer chose instead of the configured one."""
+    if message not in _NOTICED:
+        _NOTICED.add(message)
+        logger.warning("spectrum-tune: %s", message)
+
+
 def notice_fallback(reason: str) -> None:
     """Say once per reason that prefix sharing fell back to full sequences (same numbers, slower)."""
-    if reason not in _NOTICED:
-        _NOTICED.add(reason)
-        logger.warning("spectrum-tune: prefix sharing off (%s); scoring full sequences instead", reason)
+    notice_once(f"prefix sharing off ({reason}); scoring full sequences instead")
 
 
 def layer_checkpointing(model: torch.nn.Module) -> bool:
@@ -247,6 +254,15 @@ def encode_whole_prompts(
     layers, next_logps = _encode(model, ids, mask, checkpointed, next_logps=True)
     _check_cache(model, layers, ids.size(1))
     return layers, mask, next_logps
+
+
+def encode_prompt_stand_in(model: Any, ids: torch.Tensor, mask: torch.Tensor, *, checkpointed: bool = False):
+    """An exactly-zero scalar attached to the prompt encode of ``ids`` (a one-token stand-in): a rank
+    without prompts makes the call the other ranks' :func:`encode_whole_prompts` makes, module for
+    module (ZeRO-3 requires the same module order on every rank), and its backward."""
+    layers, next_logps = _encode(model, ids, mask, checkpointed, next_logps=True)
+    total = next_logps.sum() + sum(keys.sum() + values.sum() for keys, values in layers)
+    return 0.0 * total
 
 
 def next_token_logps(next_logps: torch.Tensor, group_index: torch.Tensor, labels: torch.Tensor):

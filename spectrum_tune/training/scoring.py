@@ -10,13 +10,15 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from .chunks import chunk_count
-from .gem import chunked_gem_loss
+from .gem import chunked_gem_loss, gem_token_loss
 from .losses import sequence_logps
-from .prefix import continuation_inputs, layer_checkpointing_paused, next_token_logps
+from .prefix import continuation_inputs, layer_checkpointing_paused, next_token_logps, notice_once
 
 __all__ = [
     "check_plain_lm_head",
     "gem_chunk",
+    "gem_chunk_full_logits",
+    "partitioned_by_zero3",
     "paused",
     "run_chunks",
     "score_after_prompts",
@@ -127,9 +129,52 @@ def gem_chunk(model, backbone, head, beta, h, input_ids, attention_mask, labels)
     return per_row, out.entropy.sum(), out.is_top1.float().sum(), out.log_prob.sum()
 
 
+NO_RECOMPUTE = (
+    "DeepSpeed ZeRO-3 cannot recompute a whole chunk call in backward (its partitioned weights, TRL's fused "
+    "head among them, are released before the recompute), so the chunks of spectrum_chunk_size run without "
+    "the two-pass recompute: same numbers, activations of every chunk kept until backward (the model's own "
+    "layer checkpointing, gradient_checkpointing, still bounds them)"
+)
+
+
+def partitioned_by_zero3(model: torch.nn.Module) -> bool:
+    """Whether ``model``'s parameters are DeepSpeed ZeRO-3 partitions (each gathered only inside its
+    module's forward and backward hooks), which a whole-call ``checkpoint`` cannot recompute."""
+    first = next(iter(model.parameters()), None)
+    return first is not None and hasattr(first, "ds_status")
+
+
+GEM_FULL_LOGITS = (
+    "DeepSpeed ZeRO-3: the GEM rows are scored on the model's full logits (the chunked GEM head reads "
+    "the LM head's weight directly, which ZeRO-3 keeps partitioned outside the head's own forward): "
+    "same numbers, a [rows, length, vocab] logits tensor per chunk"
+)
+
+
+def gem_chunk_full_logits(model, backbone, head, beta, h, input_ids, attention_mask, labels) -> tuple:
+    """:func:`gem_chunk` on the model's own logits (its LM head called as a module, so an engine that
+    gathers weights in module hooks, DeepSpeed ZeRO-3, sees it); ``backbone`` and ``head`` unused."""
+    width = int(attention_mask.sum(dim=-1).max())
+    logits = model(input_ids=input_ids[:, :width], attention_mask=attention_mask[:, :width],
+                   use_cache=False).logits[:, :-1]
+    labels = labels[:, 1:width]
+    mask = labels != -100
+    scored, targets = logits[mask], labels[mask]
+    loss = gem_token_loss(scored, targets, beta, h)
+    with torch.no_grad():
+        logps = scored.float().log_softmax(-1)
+        entropy = -(logps.exp() * logps).sum(-1)
+        top1 = scored.argmax(-1) == targets
+        log_prob = logps.gather(-1, targets[:, None]).squeeze(-1)
+    rows = mask.nonzero()[:, 0]
+    per_row = loss.new_zeros(len(labels)).index_add(0, rows, loss)
+    return per_row, entropy.sum(), top1.float().sum(), log_prob.sum()
+
+
 def run_chunks(
     score: Any, shared: tuple, tensors: list[torch.Tensor], size: int,
     calls: int | None = None, empty: list[torch.Tensor] | None = None, checkpoint_all: bool = False,
+    recompute: bool = True, pad_with_score: bool = False,
 ) -> tuple[list[tuple], torch.Tensor]:
     """``score(*shared, *chunk)`` on consecutive chunks of ``size`` rows of ``tensors``.
 
@@ -141,11 +186,22 @@ def run_chunks(
     keeps no activations and backward recomputes one chunk at a time with its exact upstream
     gradient (the two-pass algorithm), so memory does not grow with rows. ``checkpoint_all``
     checkpoints a single chunk too (it stands in for the model's own activation checkpointing).
+    ``recompute=False`` (the engine cannot recompute a whole call: :func:`partitioned_by_zero3`)
+    runs every call plainly, once, with a one-time notice; the caller must then not need
+    ``checkpoint_all`` (the trainer turns prefix sharing off where layers are checkpointed).
+    ``pad_with_score``: the empty chunks run ``score(*shared, *empty)`` itself, for a ``score`` that
+    calls the model's modules differently from its fused forward (GEM: the LM head as a module, or
+    its weight directly); ZeRO-3 requires the same module order on every rank.
     """
     total = tensors[0].size(0)
     real = chunk_count(total, size)
     calls = real if calls is None else calls
     two_pass = (calls > 1 or checkpoint_all) and torch.is_grad_enabled()
+    if two_pass and not recompute:
+        if checkpoint_all:
+            raise ValueError("checkpoint_all needs an engine that can recompute a whole call")
+        notice_once(NO_RECOMPUTE)
+        two_pass = False
 
     def run(function: Any, *args: Any) -> tuple:
         if not two_pass:
@@ -158,5 +214,7 @@ def run_chunks(
              for start in range(0, total, size)]
     anchor = torch.zeros((), device=tensors[0].device)
     for _ in range(calls - real):
-        anchor = anchor + 0.0 * run(score_full_sequences, shared[0], *empty)[0].sum()
+        args = (score, *shared) if pad_with_score else (score_full_sequences, shared[0])
+        padded = run(*args, *empty)
+        anchor = anchor + 0.0 * padded[0].sum()
     return parts, anchor

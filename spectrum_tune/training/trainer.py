@@ -24,7 +24,7 @@ from trl import SFTTrainer
 from trl.data_utils import get_dataset_column_names
 
 from ..models import load_for_trainer
-from .chunks import agree_counts, chunk_count, empty_chunk
+from .chunks import agree_counts, chunk_count, empty_chunk, uniform_parts
 from .collator import SpectrumCollator
 from .config import SpectrumConfig
 from .data import (
@@ -40,7 +40,7 @@ from .data import (
 from .dropin import (
     GROUP_COLUMNS,
     SINGLE_COLUMNS,
-    as_groups,
+    batch_items,
     collect_aux_loss,
     eval_logits,
     join_datasets,
@@ -49,18 +49,23 @@ from .dropin import (
 )
 from .formats import split_rows
 from .losses import spectrum_loss_per_group
-from .metrics import group_metric_means
+from .metrics import log_group_metrics
 from .preemption import PreemptibleTrainer
 from .prefix import (
     PrefixCacheError,
+    encode_prompt_stand_in,
     encode_whole_prompts,
     layer_checkpointing,
     notice_fallback,
+    notice_once,
     prefix_sharing_blocker,
 )
 from .scoring import (
+    GEM_FULL_LOGITS,
     check_plain_lm_head,
     gem_chunk,
+    gem_chunk_full_logits,
+    partitioned_by_zero3,
     run_chunks,
     score_after_prompts,
     score_full_sequences,
@@ -221,30 +226,32 @@ class SpectrumTrainer(PreemptibleTrainer, SFTTrainer):
     def _get_num_items_in_batch(self, batch_samples, device):
         # A group's loss is divided by its mean completion length, a TRL row's by its tokens, and the
         # batch by the sum: under gradient accumulation that sum over every micro-batch is the count.
-        if not batch_samples or all("num_refs" not in batch for batch in batch_samples):
+        # One rule on every rank, as the count is gathered (TRL's is an integer, ours a float): ours
+        # wherever the dataset holds groups, even for a micro-batch of TRL rows only.
+        columns = get_dataset_column_names(self.train_dataset) or []
+        if not batch_samples or ("completion_ids" not in columns
+                                 and all("num_refs" not in batch for batch in batch_samples)):
             return super()._get_num_items_in_batch(batch_samples, device)
         if not self.model_accepts_loss_kwargs:
             return None
-        total = torch.stack([self._batch_items(batch) for batch in batch_samples]).sum().to(device)
+        total = torch.stack([batch_items(batch) for batch in batch_samples]).sum().to(device)
         if self.args.average_tokens_across_devices and self.args.world_size > 1:
             total = self.accelerator.gather(total).sum()
         return total
-
-    @staticmethod
-    def _batch_items(batch: dict[str, Any]) -> torch.Tensor:
-        if "num_refs" not in batch:
-            return label_count(batch).float()
-        items = batch["loss_denominator"].sum()
-        return items + label_count(batch["sft"]) if "sft" in batch else items
 
     # -- loss ---------------------------------------------------------------------------------
 
     def _prefix_plan(self, model, inputs) -> tuple[bool, int]:
         """(can this rank share its prompts' cache exactly?, its number of real chunks)."""
         share = "prefix_ids" in inputs
+        unwrapped = self.accelerator.unwrap_model(model)
+        if share and partitioned_by_zero3(model) and layer_checkpointing(unwrapped):
+            # the same on every rank: it depends on the engine and the model only
+            notice_fallback("DeepSpeed ZeRO-3 cannot recompute a checkpointed prompt pass, whose cache "
+                            "the layers' own checkpointing would drop; layer checkpointing kept")
+            share = False
         if share and inputs["input_ids"].size(0):
-            reason = prefix_sharing_blocker(self.accelerator.unwrap_model(model),
-                                            int(inputs["attention_mask"].sum(-1).max()),
+            reason = prefix_sharing_blocker(unwrapped, int(inputs["attention_mask"].sum(-1).max()),
                                             router_aux_loss=self.aux_loss_enabled)
             if reason is not None:
                 notice_fallback(reason)
@@ -261,15 +268,11 @@ class SpectrumTrainer(PreemptibleTrainer, SFTTrainer):
 
     def _padded_logps(self, model, inputs, agreed=None) -> tuple[torch.Tensor, ...]:
         """Log-prob of every sequence in the batch, forwarded in chunks of `spectrum_chunk_size`
-        (two-pass when there are several, see :func:`run_chunks`). With prefix sharing the
-        prompts are encoded once and each chunk runs its continuations on their cache.
-
-        Every rank makes the same model calls: the ranks agree (one all-reduce, or ``agreed`` =
-        ``(chunks, whether any rank cannot share)`` from the caller) on the chunk count, padded
-        with empty chunks, and share prompts only if all of them can; a rank with no rows makes
-        the same calls on empty chunks. Prefix sharing that cannot be exact falls back to full
-        sequences with a one-line notice. Returns log-probs, entropy and top-1 sums, and the
-        empty chunks' exactly-zero scalar to add to the loss.
+        (two-pass when there are several, see :func:`run_chunks`); with prefix sharing each chunk
+        runs its continuations on the prompts' cache. Every rank makes the same model calls: the
+        ranks agree (one all-reduce, or ``agreed`` = ``(chunks, whether any rank cannot share)``
+        from the caller) on the chunk count, padded with empty chunks, and share prompts only if
+        all can. Returns log-probs, entropy and top-1 sums, and the empty chunks' exact zero.
         """
         share, chunks = self._prefix_plan(model, inputs)
         if agreed is None:
@@ -280,11 +283,9 @@ class SpectrumTrainer(PreemptibleTrainer, SFTTrainer):
         # the model checkpoints its layers (TRL's default): checkpoint whole calls instead (see .prefix);
         # decided on the agreed share, so a rank without rows checkpoints its stand-in calls alike
         checkpointed = share and layer_checkpointing(self.accelerator.unwrap_model(model))
-        if share and inputs["input_ids"].size(0) == 0:
-            # the other ranks' prompt encode
-            padding = 0.0 * run_chunks(score_full_sequences, (model,), empty, 1,
-                                       checkpoint_all=checkpointed)[0][0][0].sum()
-            share = False
+        recompute = not partitioned_by_zero3(model)  # see scoring.run_chunks
+        if share and inputs["input_ids"].size(0) == 0:  # the other ranks' prompt encode, the same call
+            padding, share = encode_prompt_stand_in(model, *empty[:2], checkpointed=checkpointed), False
         elif share:
             try:
                 prompts = encode_whole_prompts(model, inputs["prefix_ids"], inputs["prefix_mask"],
@@ -302,7 +303,7 @@ class SpectrumTrainer(PreemptibleTrainer, SFTTrainer):
             shared = (model,)
         tensors = [inputs[key] for key in keys]
         parts, more = run_chunks(score, shared, tensors, self.args.spectrum_chunk_size, calls, empty,
-                                 checkpoint_all=checkpointed)
+                                 checkpoint_all=checkpointed, recompute=recompute)
         padding = padding + more
         if not parts:
             return padding.new_zeros(0), padding.new_zeros(()), padding.new_zeros(()), padding
@@ -337,9 +338,14 @@ class SpectrumTrainer(PreemptibleTrainer, SFTTrainer):
                   self.args.gem_h)
         index = rows.nonzero()[:, 0]
         tensors = [inputs[key][index] for key in ("input_ids", "attention_mask", "labels")]
+        recompute, score = not partitioned_by_zero3(model), gem_chunk
+        if calls[2] and not recompute:  # ZeRO-3: the head as a module (see scoring)
+            notice_once(GEM_FULL_LOGITS)
+            score = gem_chunk_full_logits
         with self.accelerator.autocast():  # the head runs outside the model's autocast-wrapped forward
-            parts, gem_padding = run_chunks(gem_chunk, shared, tensors, self.args.spectrum_chunk_size,
-                                             calls[2], self._empty_chunk(inputs))
+            parts, gem_padding = run_chunks(score, shared, tensors, self.args.spectrum_chunk_size, calls[2],
+                                             self._empty_chunk(inputs), recompute=recompute,
+                                             pad_with_score=True)
         # the empty chunks' exact zero rides on the loss, so their backward runs on every rank
         per_group = seq_logps.new_zeros(single.shape) + padding + gem_padding
         nll = seq_logps.new_zeros(())
@@ -360,15 +366,11 @@ class SpectrumTrainer(PreemptibleTrainer, SFTTrainer):
         mode = "train" if self.model.training else "eval"
         # GEM replaces the NLL of the K = 1 rows in training only (its reference evaluates with CE).
         gem = self.args.spectrum_loss_type == "gem" and mode == "train"
-        if "num_refs" not in inputs:  # TRL rows only: SFTTrainer's loss, exactly
-            if not gem:
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            inputs = as_groups(inputs)
-        sft = inputs.get("sft")
-        parts = [{key: value for key, value in inputs.items() if key != "sft"}]
-        if sft is not None and gem:
-            parts.append(as_groups(sft))
-            sft = None
+        # every rank makes the same model calls and collectives, whatever kinds of rows it holds
+        parts, sft, stand_ins = uniform_parts(inputs, gem, self.data_collator, self._tokenizer.pad_token_id,
+                                              self.accelerator.num_processes)
+        if parts is None:  # TRL rows only, on every rank: SFTTrainer's loss, exactly
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         # Every part of a mixed batch shares one denominator: the groups' mean completion lengths
         # plus the TRL rows' loss tokens, so the batch loss is a token-weighted mean of both kinds.
         denominator = num_items_in_batch
@@ -383,6 +385,9 @@ class SpectrumTrainer(PreemptibleTrainer, SFTTrainer):
             # SFTTrainer gets the shared denominator as its count and rescales it as a global one;
             # undo that when the count is this process's own (eval).
             sft_loss = super().compute_loss(model, sft, num_items_in_batch=denominator)
+            if stand_ins and mode == "train":  # TRL counted each stand-in's padding token
+                self._total_train_tokens -= stand_ins
+                self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
             if self.args.average_tokens_across_devices and num_items_in_batch is None:
                 sft_loss = sft_loss / (self.accelerator.num_processes // self.get_tp_size())
             loss = loss + sft_loss
@@ -437,13 +442,6 @@ class SpectrumTrainer(PreemptibleTrainer, SFTTrainer):
         return loss.detach(), logits, labels
 
     def _log_metrics(self, mode, inputs, terms, single, entropy_sum, top1_sum) -> None:
-        gather = self.accelerator.gather_for_metrics
-        num_tokens = gather((inputs["labels"][:, 1:] != -100).sum()).sum()
-        if num_tokens > 0:
-            self._metrics[mode]["entropy"].append((gather(entropy_sum).sum() / num_tokens).item())
-            self._metrics[mode]["mean_token_accuracy"].append((gather(top1_sum).sum() / num_tokens).item())
-        for name, value in group_metric_means(gather, terms, single).items():
-            self._metrics[mode][name].append(value)
-        if mode == "train":
-            self._total_train_tokens += gather(inputs["attention_mask"].sum()).sum().item()
-        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+        self._total_train_tokens = log_group_metrics(self._metrics[mode], self.accelerator.gather_for_metrics,
+                                                     mode, inputs, terms, single, entropy_sum, top1_sum,
+                                                     self._total_train_tokens)

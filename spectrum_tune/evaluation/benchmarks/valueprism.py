@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ...training.data import DataError
-from ..overtone import Viewpoint
 from ..items import Item, Task
+from ..overtone import Viewpoint
 from .hub import hub_rows
 
 __all__ = ["CONFIG", "HUB_ID", "load", "situation_prompt", "training_rows"]
