@@ -2,9 +2,13 @@
 
 A :class:`Backend` draws ``n`` continuations of a prompt and gives the exact log-probabilities of
 given token continuations (or refuses, with a one-line reason: :class:`ScoringUnavailable`).
-:class:`LocalBackend` is the model loaded in this process (``generate`` / the float32 scorer);
+:class:`~spectrum_tune.evaluation.local.LocalBackend` is the model loaded in this process
+(``generate`` / the float32 scorer);
 :class:`~spectrum_tune.evaluation.served.ServedBackend` is an OpenAI-compatible endpoint. The
-runner picks one; metric and report code only sees the strings and numbers they return.
+runner picks one; metric and report code only sees the strings and numbers they return. The task
+functions (``sample_task``, ``score_task``, ``steer_task``) take either a backend or, as before, a
+model and its tokenizer (then they call the local functions directly). This module holds only the
+interface, so the task modules can import it without a cycle.
 
 Score mode works on token ids (the groups :func:`~spectrum_tune.evaluation.score.tokenize_for_scoring`
 builds with the backend's ``tokenizer``), so both backends score the same tokens: a served model's
@@ -21,7 +25,7 @@ import numpy as np
 
 from ..errors import SpectrumError
 
-__all__ = ["Backend", "LocalBackend", "SampleRequest", "ScoringUnavailable", "as_backend"]
+__all__ = ["Backend", "SampleRequest", "ScoringUnavailable"]
 
 
 class ScoringUnavailable(SpectrumError):
@@ -65,47 +69,3 @@ class Backend:
     def describe(self) -> dict[str, Any]:
         """What results.json records about the backend (never a secret)."""
         return {"kind": self.kind}
-
-
-class LocalBackend(Backend):
-    """A transformers model in this process: the existing sampler and float32 scorer."""
-
-    kind = "local"
-
-    def __init__(
-        self, model: Any, tokenizer: Any, *, batch_size: int = 64, prefix_sharing: bool = True,
-        prefill_once: bool = True,
-    ) -> None:
-        self.model, self.tokenizer = model, tokenizer
-        self.batch_size, self.prefix_sharing, self.prefill_once = batch_size, prefix_sharing, prefill_once
-
-    def sample_many(
-        self, requests: Sequence[SampleRequest], on_batch: Callable[[int], None] | None = None
-    ) -> list[list[str]]:
-        from .sample import generate_samples
-
-        return [
-            generate_samples(
-                self.model, self.tokenizer, request.prompt, request.n, max_new_tokens=request.max_new_tokens,
-                stop=request.stop, batch_size=self.batch_size, seed=request.seed, on_batch=on_batch,
-                temperature=request.temperature, top_p=request.top_p, prefill_once=self.prefill_once,
-            )
-            for request in requests
-        ]
-
-    def group_logprobs(self, groups: list[dict[str, Any]]) -> list[np.ndarray]:
-        from .score import group_logprobs
-
-        pad = self.tokenizer.pad_token_id
-        return group_logprobs(self.model, groups, pad, self.batch_size, self.prefix_sharing)
-
-    def token_logprobs(self, sequences: list[list[int]]) -> list[Any]:
-        from .steer import _token_logprobs
-
-        return _token_logprobs(self.model, sequences, self.tokenizer.pad_token_id)
-
-
-def as_backend(model: Any, tokenizer: Any = None, **options: Any) -> Backend:
-    """``model`` itself if it is a backend, else a :class:`LocalBackend` of ``model`` and ``tokenizer``
-    (so the task functions keep taking a model and tokenizer as before)."""
-    return model if isinstance(model, Backend) else LocalBackend(model, tokenizer, **options)

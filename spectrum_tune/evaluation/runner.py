@@ -51,7 +51,8 @@ import numpy as np
 
 from ..errors import SpectrumError
 from ..io import write_json_atomic
-from .backends import Backend, LocalBackend, ScoringUnavailable, as_backend
+from .backends import Backend, ScoringUnavailable
+from .local import LocalBackend, as_backend
 from .served import ServedOptions
 from .tasks import Task, resolve_tasks
 

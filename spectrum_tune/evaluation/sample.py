@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..training.tokenize import _prompt_ids
-from .backends import SampleRequest, as_backend
+from .backends import Backend, SampleRequest
 from .extract import extract_answer
 from .metrics import (
     accuracy,
@@ -49,7 +49,9 @@ from .published import diverse_valid_metrics, published_text
 from .stops import decode_sample, stop_token_ids
 from .tasks import Item, Task
 
-__all__ = ["extracted_counts", "generate_samples", "item_seed", "sample_metrics", "sample_task"]
+__all__ = [
+    "extracted_counts", "generate_samples", "item_seed", "local_draws", "sample_metrics", "sample_task",
+]
 
 NEUTRAL_SAMPLING = {
     "do_sample": True,
@@ -171,6 +173,21 @@ def generate_samples(
         if on_batch is not None:
             on_batch(count)
     return samples
+
+
+def local_draws(
+    model: Any, tokenizer: Any, requests: Sequence[SampleRequest], *, batch_size: int = 64,
+    prefill_once: bool = True, on_batch: Callable[[int], None] | None = None,
+) -> list[list[str]]:
+    """:func:`generate_samples` for each request in turn (the local backend's ``sample_many``)."""
+    return [
+        generate_samples(
+            model, tokenizer, request.prompt, request.n, max_new_tokens=request.max_new_tokens,
+            stop=request.stop, batch_size=batch_size, seed=request.seed, on_batch=on_batch,
+            temperature=request.temperature, top_p=request.top_p, prefill_once=prefill_once,
+        )
+        for request in requests
+    ]
 
 
 def _freetext_metrics(
@@ -326,7 +343,6 @@ def sample_task(
     :class:`~spectrum_tune.evaluation.backends.Backend` (a served model): it draws the samples."""
     from tqdm.auto import tqdm
 
-    backend = as_backend(model, tokenizer, batch_size=batch_size, prefill_once=prefill_once)
     n = samples or task.samples
     seeds = [item_seed(seed, task.name, index) for index in range(len(task.items))]
     requests = [
@@ -334,7 +350,11 @@ def sample_task(
         for item, item_seed_ in zip(task.items, seeds, strict=True)
     ]
     with tqdm(total=n * len(task.items), desc=f"sample {task.name}", unit="gen", disable=not progress) as bar:
-        drawn = backend.sample_many(requests, on_batch=bar.update)
+        if isinstance(model, Backend):
+            drawn = model.sample_many(requests, on_batch=bar.update)
+        else:
+            drawn = local_draws(model, tokenizer, requests, batch_size=batch_size, prefill_once=prefill_once,
+                                on_batch=bar.update)
     records = []
     for item, item_rng_seed, generations in zip(task.items, seeds, drawn, strict=True):
         record = {

@@ -106,8 +106,8 @@ def verbalized_task(
     model: Any, tokenizer: Any, task: Any, k: int, *, seed: int = 0, max_new_tokens: int | None = None
 ) -> list[dict[str, Any] | None]:
     """One Verbalized Sampling response per item (``None`` for free-text items)."""
-    from .backends import SampleRequest, as_backend
-    from .sample import item_seed
+    from .backends import Backend, SampleRequest
+    from .sample import item_seed, local_draws
 
     asked = [(index, item) for index, item in enumerate(task.items) if not item.is_freetext]
     requests = [
@@ -116,8 +116,9 @@ def verbalized_task(
                       item_seed(seed, f"{task.name}/verbalized", index))
         for index, item in asked
     ]
-    responses = dict(zip([index for index, _ in asked], as_backend(model, tokenizer).sample_many(requests),
-                         strict=True))
+    local = not isinstance(model, Backend)
+    drawn = local_draws(model, tokenizer, requests) if local else model.sample_many(requests)
+    responses = dict(zip([index for index, _ in asked], drawn, strict=True))
     records: list[dict[str, Any] | None] = []
     for index, item in enumerate(task.items):
         if item.is_freetext:
