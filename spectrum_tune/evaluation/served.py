@@ -169,11 +169,15 @@ class ServedBackend(Backend):
         return self.server_version is not None
 
     # ------------------------------------------------------------------ requests + cache
-    def _call(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-        """One request (``endpoint``: "chat" or "completions"), answered from the cache if stored."""
-        key = hashlib.sha256(
-            json.dumps({"base": self.base_url, "endpoint": endpoint, "body": body}, sort_keys=True).encode()
-        ).hexdigest()
+    def _call(self, endpoint: str, body: dict[str, Any], slot: Any = None) -> dict[str, Any]:
+        """One request (``endpoint``: "chat" or "completions"), answered from the cache if stored.
+
+        ``slot`` tells apart requests whose bodies are equal but whose answers must not be (two
+        unseeded requests for the samples of one item, or of two items with the same prompt).
+        """
+        key = hashlib.sha256(json.dumps(
+            {"base": self.base_url, "endpoint": endpoint, "body": body, "slot": slot}, sort_keys=True
+        ).encode()).hexdigest()
         path = self.cache_dir / key[:2] / f"{key}.json" if self.cache_dir else None
         if path is not None and path.is_file():
             try:
@@ -207,7 +211,7 @@ class ServedBackend(Backend):
 
     def _draw(self, request: SampleRequest, n: int, chunk: int) -> list[str]:
         endpoint, body = self._sampling_body(request, n, chunk)
-        response = self._call(endpoint, body)
+        response = self._call(endpoint, body, slot=[request.seed, chunk])
         choices = sorted(response["choices"], key=lambda choice: choice["index"])
         texts = [c["message"]["content"] or "" if endpoint == "chat" else c["text"] for c in choices]
         if len(texts) != n:
