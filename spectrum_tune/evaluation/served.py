@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -126,11 +127,12 @@ class ServedBackend(Backend):
     def _server_version(self) -> str | None:
         """vLLM's ``GET /version`` (at the server root); None where the server has none."""
         root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
-        try:
-            response = self.client._client.get(f"{root}/version", timeout=min(10.0, self.options.timeout))
-            return str(response.json().get("version")) if response.status_code == 200 else None
+        try:  # the stdlib: the route sits outside the API root the client is bound to
+            with urllib.request.urlopen(f"{root}/version", timeout=min(10.0, self.options.timeout)) as answer:
+                version = json.loads(answer.read()).get("version")
         except Exception:  # no such route, not JSON: the version is simply unknown
             return None
+        return str(version) if version else None
 
     def _check_model(self) -> str | None:
         """Fail fast, in one line, when the endpoint is unreachable or does not serve the model."""

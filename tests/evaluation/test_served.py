@@ -177,6 +177,8 @@ def test_cli_eval_served_and_compare_with_local(server, toy_dir, task_file, tmp_
     assert main(["compare", str(tmp_path / "local"), str(tmp_path / "served"), "--labels", "local", "served",
                  "--out", str(tmp_path / "cmp")]) == 0
     payload = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert [run["backend"]["kind"] for run in payload["runs"]] == ["local", "served"]
+    assert "served by 127.0.0.1:" in (tmp_path / "cmp" / "report.md").read_text()
     assert payload["homogeneity"]["summary"]["homogeneity"] == pytest.approx(1.0)  # same model, same draws
     assert main(["eval", "--endpoint", server, "--served-model", "tiny", "--model", "x", "--tasks", "t",
                  "--out", "o"]) == 2
