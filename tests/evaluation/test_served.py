@@ -26,7 +26,8 @@ from spectrum_tune.evaluation.runner import EvalOptions, load_for_eval, run_eval
 from spectrum_tune.evaluation.sample import sample_task
 from spectrum_tune.evaluation.score import score_task
 from spectrum_tune.evaluation.served import ServedBackend, ServedOptions, endpoint_host
-from spectrum_tune.evaluation.tasks import load_task
+from spectrum_tune.evaluation.steer import steer_task
+from spectrum_tune.evaluation.tasks import Item, Task, load_task
 
 from ..toy import save_toy
 
@@ -110,6 +111,14 @@ def test_sample_and_score_match_the_local_backend(server, toy_dir, task_file):
     for mine, theirs in zip(local_scores, served_scores, strict=True):
         np.testing.assert_allclose(theirs["logprobs"], mine["logprobs"], atol=1e-4)
     assert backend.describe()["score"].startswith("exact")
+    # steer tasks are scored through the same interface
+    steer = Task("steer", "steer", "heldout", "steer", None, [
+        Item("x", description="Names of colors.", examples=["red", "blue", "red"], heldout=["red", "blue"],
+             k=[0, 2])])
+    (mine,) = steer_task(model, tokenizer, steer)
+    (theirs,) = steer_task(backend, None, steer)
+    for k in ("0", "2"):
+        np.testing.assert_allclose(theirs["nll"][k], mine["nll"][k], atol=1e-4)
 
 
 def test_hosted_style_server_is_refused_in_one_line(server, toy_dir, task_file, tmp_path):
@@ -184,3 +193,11 @@ def test_cli_eval_served_and_compare_with_local(server, toy_dir, task_file, tmp_
                  "--out", "o"]) == 2
     assert "leave out --model" in capsys.readouterr().err
     assert os.environ.get("OPENAI_API_KEY") != SECRET
+
+
+def test_published_results_name_a_local_tokenizer_by_its_folder_only():
+    from spectrum_tune.hub.publish import public_results
+
+    backend = {"kind": "served", "host": "127.0.0.1:8000", "tokenizer": "/home/me/models/qwen-1.5b"}
+    results = {"model": "qwen", "tasks": {}, "backend": backend}
+    assert public_results(results, None, None)["backend"]["tokenizer"] == "qwen-1.5b"
