@@ -209,6 +209,13 @@ class ServedBackend(Backend):
             body["extra_body"] = dict(VLLM_NEUTRAL)
         if isinstance(request.prompt, str):
             return "completions", {**body, "prompt": request.prompt}
+        if self.is_vllm and self.tokenizer is not None:
+            from ..training.chat import chat_layout
+
+            # the template switches the local renderer uses (e.g. Qwen3's enable_thinking=False)
+            switches = chat_layout(self.tokenizer).template_kwargs
+            if switches:
+                body["extra_body"]["chat_template_kwargs"] = dict(switches)
         return "chat", {**body, "messages": request.prompt}
 
     def _draw(self, request: SampleRequest, n: int, chunk: int) -> list[str]:
