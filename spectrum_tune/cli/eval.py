@@ -118,7 +118,8 @@ def _served_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--timeout", type=float, default=300.0, help=helps["timeout"])
     group.add_argument("--max_retries", type=int, default=6, help=helps["max_retries"])
     group.add_argument("--n_per_request", type=int, default=64, help=helps["n_per_request"])
-    group.add_argument("--no_seed", action="store_true", help="served: " + helps["seed"])
+    group.add_argument("--no_seed", action="store_true", help="send no per-request seed (vLLM's CPU build "
+                       "kills its engine on a seeded request; some servers reject seeds)")
     group.add_argument("--served_cache", type=Path, help=helps["cache_dir"])
 
 
