@@ -68,6 +68,8 @@ def compare_runs(
                 "model": run.get("model"),
                 "adapter": run.get("adapter"),
                 "mode": run.get("mode"),
+                # where the samples came from: {"kind": "local"} or a served endpoint's host/version
+                "backend": run.get("backend") or {"kind": "local"},
             }
             for label, d, run in zip(labels, run_dirs, runs, strict=True)
         ],
@@ -91,10 +93,19 @@ def compare_runs(
     return payload
 
 
+def _served_note(backend: dict[str, Any]) -> str:
+    """", served by HOST (vLLM X)" for a served run; nothing for a local one."""
+    if backend.get("kind") != "served":
+        return ""
+    version = f" ({backend['server_version']})" if backend.get("server_version") else ""
+    return f", served by {backend.get('host')}{version}"
+
+
 def _compare_markdown(payload: dict[str, Any], labels: Sequence[str]) -> str:
     lines = ["# spectrum-tune compare", "", f"Deltas are against `{labels[0]}`.", ""]
     lines += [
         f"- `{run['label']}`: model `{run['model']}`, adapter `{run['adapter']}`, mode {run['mode']}"
+        + _served_note(run["backend"])
         for run in payload["runs"]
     ]
     for key, rows in payload["metrics"].items():

@@ -10,7 +10,9 @@ from .parser import CommandParser
 __all__ = ["EVAL_USAGE", "main"]
 
 EVAL_USAGE = (
-    "spectrum-tune eval --model PATH_OR_NAME [--adapter PATH] [--gguf_file F] --tasks SUITE_OR_FILE... "
+    "spectrum-tune eval (--model PATH_OR_NAME [--adapter PATH] [--gguf_file F] | --endpoint URL "
+    "--served-model NAME [--tokenizer PATH] [--api_key_env VAR] [--concurrency C] [--timeout S] "
+    "[--max_retries R] [--n_per_request N] [--no_seed] [--served_cache DIR]) --tasks SUITE_OR_FILE... "
     "[--mode sample|score|both] [--samples N] [--seed S] [--temperature T] [--top_p P] [--batch_size B] "
     "[--split heldout|tuned|all] [--published_eot] [--no_prefix_sharing] [--no_prefill_once] [--published] "
     "[--keep_generations N|all] [--novelty_classifier PATH] [--novelty_threshold T] [--reward_model PATH] "
@@ -26,7 +28,7 @@ def _eval_parser() -> argparse.ArgumentParser:
         "eval/accuracy, eval/steer) or task files; writes results.json, report.md and plots/. "
         "Steer tasks (in-context NLL) are scored in every mode.",
     )
-    parser.add_argument("--model", required=True, help="model directory, Hub id, or spectrum-tune/tiny")
+    parser.add_argument("--model", help="model directory, Hub id, or spectrum-tune/tiny (or --endpoint)")
     parser.add_argument("--adapter", help="PEFT adapter directory to apply on top of --model")
     parser.add_argument("--gguf_file", help="GGUF file inside the --model directory")
     parser.add_argument(
@@ -101,9 +103,53 @@ def _eval_parser() -> argparse.ArgumentParser:
         help="add the Verbalized Sampling arm: ask once per item for K answers with probabilities and "
         "score the stated distribution (metrics.verbalized)",
     )
+    _served_arguments(parser)
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     return parser
+
+
+def _served_arguments(parser: argparse.ArgumentParser) -> None:
+    """The served-model flags; their help is :class:`ServedOptions`' field help."""
+    from dataclasses import fields
+
+    from ..evaluation.served import ServedOptions
+
+    helps = {f.name: f.metadata["help"] for f in fields(ServedOptions)}
+    group = parser.add_argument_group("served model (OpenAI-compatible endpoint: vLLM, SGLang, hosted APIs)")
+    group.add_argument("--endpoint", help=helps["endpoint"])
+    group.add_argument("--served-model", "--served_model", dest="served_model", help=helps["model"])
+    group.add_argument("--tokenizer", help=helps["tokenizer"])
+    group.add_argument("--api_key_env", default="OPENAI_API_KEY", help=helps["api_key_env"])
+    group.add_argument("--concurrency", type=int, default=8, help=helps["concurrency"])
+    group.add_argument("--timeout", type=float, default=300.0, help=helps["timeout"])
+    group.add_argument("--max_retries", type=int, default=6, help=helps["max_retries"])
+    group.add_argument("--n_per_request", type=int, default=64, help=helps["n_per_request"])
+    group.add_argument("--no_seed", action="store_true", help="send no per-request seed (vLLM's CPU build "
+                       "kills its engine on a seeded request; some servers reject seeds)")
+    group.add_argument("--served_cache", type=Path, help=helps["cache_dir"])
+
+
+def served_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> object | None:
+    """ServedOptions from the flags, or None for a local model; exactly one of the two is named."""
+    from ..evaluation.served import ServedOptions
+
+    if args.endpoint is None:
+        if args.served_model or args.tokenizer:
+            parser.error("--served-model and --tokenizer go with --endpoint")
+        if args.model is None:
+            parser.error("one of --model or --endpoint (with --served-model) is required")
+        return None
+    if args.model or args.adapter or args.gguf_file:
+        parser.error("--endpoint evaluates a served model: leave out --model, --adapter and --gguf_file")
+    if not args.served_model:
+        parser.error("--endpoint needs --served-model (the name the server serves)")
+    return ServedOptions(
+        endpoint=args.endpoint, model=args.served_model, tokenizer=args.tokenizer,
+        api_key_env=args.api_key_env,
+        concurrency=args.concurrency, timeout=args.timeout, max_retries=args.max_retries,
+        n_per_request=args.n_per_request, seed=not args.no_seed, cache_dir=args.served_cache,
+    )
 
 
 def _keep_count(value: str) -> int | None:
@@ -118,10 +164,13 @@ def main(argv: list[str]) -> int:
     """Run an eval; exit status 1 if any task failed (its error is in results.json)."""
     from ..evaluation.runner import EvalOptions, run_eval
 
-    args = _eval_parser().parse_args(argv)
+    parser = _eval_parser()
+    args = parser.parse_args(argv)
+    served = served_options(args, parser)
     results = run_eval(
         EvalOptions(
-            model=args.model,
+            model=args.model or args.served_model,
+            served=served,
             adapter=args.adapter,
             gguf_file=args.gguf_file,
             tasks=args.tasks,

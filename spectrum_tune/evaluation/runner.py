@@ -3,10 +3,12 @@
 results.json (``schema_version`` 1)::
 
     {"schema_version": 1, "model", "adapter", "gguf_file", "mode", "seed", "samples", "split",
+     "backend": {"kind": "local"} | {"kind": "served", "host", "model", "server_version", "score", ...},
      "published_eot", "temperature", "top_p" (the run's; 1.0 unless set),
      "created", "wall_seconds": {"score": s, "sample": s, "steer": s, "total": s},
      "tasks": {NAME: {"suite", "split", "kind", "description", "path", "status": "ok" | "failed",
-                      "temperature", "top_p" (what its samples were drawn at; sampled tasks only),
+                      "temperature", "top_p", "max_new_tokens", "stop" (what its samples were
+                      drawn with; sampled tasks only),
                       "error", "traceback" (failed only), "n_items",
                       "metrics": {"sample": {...}, "score": {...}, "steer": {...}},
                       "metrics_n": {"sample": {metric: items averaged}, ...},
@@ -37,6 +39,7 @@ Steer tasks are scored (not sampled) in every mode.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import traceback
@@ -50,13 +53,17 @@ import numpy as np
 
 from ..errors import SpectrumError
 from ..io import write_json_atomic
+from .backends import Backend, ScoringUnavailable
+from .local import LocalBackend, as_backend
+from .served import ServedOptions
 from .tasks import Task, resolve_tasks
 
-__all__ = ["MODES", "SCHEMA_VERSION", "EvalOptions", "load_for_eval", "run_eval", "run_task"]
+__all__ = ["MODES", "SCHEMA_VERSION", "EvalOptions", "load_backend", "load_for_eval", "run_eval", "run_task"]
 
 SCHEMA_VERSION = 1
 MODES = ("sample", "score", "both")
 NAMESPACES = ("sample", "score", "steer", "verbalized")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -86,6 +93,7 @@ class EvalOptions:
     temperature: float | None = None  # sample mode; None: the task's own, else 1.0
     top_p: float | None = None  # sample mode; None: the task's own, else 1.0
     overtone_judge: str = "keywords"  # overtone tasks: keyword rules, or an NLI model path / Hub id
+    served: ServedOptions | None = None  # a served model (OpenAI-compatible endpoint) instead of --model
 
 
 def sampling_settings(task: Task, options: EvalOptions) -> dict[str, float]:
@@ -125,6 +133,17 @@ def load_for_eval(model: str, adapter: str | None = None, gguf_file: str | None 
         loaded.to("cuda")
     loaded.eval()
     return loaded, tokenizer
+
+
+def load_backend(options: EvalOptions) -> Backend:
+    """The backend the run draws from: the served endpoint, else the model loaded here."""
+    if options.served is not None:
+        from .served import ServedBackend
+
+        return ServedBackend(options.served, cache_dir=Path(options.out) / "served_cache")
+    model, tokenizer = load_for_eval(options.model, options.adapter, options.gguf_file)
+    return LocalBackend(model, tokenizer, batch_size=options.batch_size,
+                        prefix_sharing=options.prefix_sharing, prefill_once=options.prefill_once)
 
 
 def load_judges(options: EvalOptions, tasks: list[Task] = ()) -> dict[str, Any]:
@@ -196,12 +215,18 @@ def run_task(
     """Evaluate one task in the requested mode(s); adds the time spent per mode to ``wall``.
 
     ``judges`` are the loaded NoveltyBench models (:func:`load_judges`) for free-text tasks.
+    ``model`` may be a :class:`~spectrum_tune.evaluation.backends.Backend`; where it cannot score
+    exactly, score mode is left out of ``both`` (the refusal is in results.json) and a
+    ``score``-only run of a non-steer task fails with the refusal.
     """
     from .sample import sample_task
     from .score import score_task
     from .steer import steer_task
     from .verbalized import verbalized_task
 
+    backend = as_backend(model, tokenizer, batch_size=options.batch_size,
+                         prefix_sharing=options.prefix_sharing, prefill_once=options.prefill_once)
+    model, tokenizer = backend, backend.tokenizer
     items = _items_base(task)
     metrics: dict[str, dict[str, float]] = {}
     counts: dict[str, dict[str, int]] = {}
@@ -245,13 +270,19 @@ def run_task(
         modes = ["sample"]  # coverage of viewpoints is judged on sampled answers, whatever the mode
     else:
         modes = ["score", "sample"] if options.mode == "both" else [options.mode]
+        refusal = getattr(backend, "score_refusal", lambda: None)() if "score" in modes else None
+        if refusal is not None and options.mode == "both":
+            modes.remove("score")  # a served chat API: sample only, the refusal is recorded
+        elif refusal is not None:
+            raise ScoringUnavailable(refusal)
         if options.verbalized and task.kind != "freetext":
             modes.append("verbalized")
     for mode in modes:
         start = time.perf_counter()
         collect(mode, runners[mode]())
         wall[mode] += time.perf_counter() - start
-    header = {**_task_header(task), **(sampling if "sample" in modes else {})}
+    settings = {**sampling, "max_new_tokens": task.max_new_tokens, "stop": list(task.stop)}
+    header = {**_task_header(task), **(settings if "sample" in modes else {})}
     return {**header, "status": "ok", "metrics": metrics, "metrics_n": counts, "items": items}
 
 
@@ -336,7 +367,13 @@ def run_eval(options: EvalOptions) -> dict[str, Any]:
     if out.exists() and not out.is_dir():
         raise SpectrumError(f"--out '{out}' exists and is not a directory")
     tasks = resolve_tasks(options.tasks, options.split)  # before loading: bad task files fail fast
-    model, tokenizer = load_for_eval(options.model, options.adapter, options.gguf_file)
+    backend = load_backend(options)
+    probe = getattr(backend, "score_refusal", None)  # only a served model may refuse
+    refusal = probe() if probe is not None and options.mode != "sample" else None
+    if refusal is not None and options.mode == "score":
+        raise SpectrumError(refusal)
+    if refusal is not None:
+        logger.warning("spectrum-tune: sample mode only: %s", refusal)
     started = time.perf_counter()
     wall = {"score": 0.0, "sample": 0.0, "steer": 0.0, "verbalized": 0.0}
     text_kinds = {"freetext", "overtone"}
@@ -344,7 +381,7 @@ def run_eval(options: EvalOptions) -> dict[str, Any]:
     results_tasks: dict[str, dict[str, Any]] = {}
     for task in tasks:
         try:
-            results_tasks[task.name] = run_task(model, tokenizer, task, options, wall, judges)
+            results_tasks[task.name] = run_task(backend, backend.tokenizer, task, options, wall, judges)
         except Exception as error:  # one broken task must not lose the others' results
             results_tasks[task.name] = {
                 **_task_header(task),
@@ -357,7 +394,8 @@ def run_eval(options: EvalOptions) -> dict[str, Any]:
     wall["total"] = time.perf_counter() - started
     results = {
         "schema_version": SCHEMA_VERSION,
-        "model": options.model,
+        "model": options.served.model if options.served is not None else options.model,
+        "backend": backend.describe(),
         "adapter": options.adapter,
         "gguf_file": options.gguf_file,
         "mode": options.mode,

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..training.tokenize import _prompt_ids
+from .backends import Backend, SampleRequest
 from .extract import extract_answer
 from .metrics import (
     accuracy,
@@ -49,7 +50,9 @@ from .published import diverse_valid_metrics, published_text
 from .stops import decode_sample, stop_token_ids
 from .tasks import Item, Task
 
-__all__ = ["extracted_counts", "generate_samples", "item_seed", "sample_metrics", "sample_task"]
+__all__ = [
+    "extracted_counts", "generate_samples", "item_seed", "local_draws", "sample_metrics", "sample_task",
+]
 
 NEUTRAL_SAMPLING = {
     "do_sample": True,
@@ -171,6 +174,21 @@ def generate_samples(
         if on_batch is not None:
             on_batch(count)
     return samples
+
+
+def local_draws(
+    model: Any, tokenizer: Any, requests: Sequence[SampleRequest], *, batch_size: int = 64,
+    prefill_once: bool = True, on_batch: Callable[[int], None] | None = None,
+) -> list[list[str]]:
+    """:func:`generate_samples` for each request in turn (the local backend's ``sample_many``)."""
+    return [
+        generate_samples(
+            model, tokenizer, request.prompt, request.n, max_new_tokens=request.max_new_tokens,
+            stop=request.stop, batch_size=batch_size, seed=request.seed, on_batch=on_batch,
+            temperature=request.temperature, top_p=request.top_p, prefill_once=prefill_once,
+        )
+        for request in requests
+    ]
 
 
 def _freetext_metrics(
@@ -326,49 +344,45 @@ def sample_task(
 ) -> list[dict[str, Any]]:
     """Per-item sample records: metrics, answer counts and the first ``keep_generations`` raw
     generations (``None``: all of them); ``published`` as in :func:`sample_metrics` (or the task's own);
-    ``prefill_once`` as in :func:`generate_samples`."""
+    ``prefill_once`` as in :func:`generate_samples`. ``model`` may be a
+    :class:`~spectrum_tune.evaluation.backends.Backend` (a served model): it draws the samples."""
     from tqdm.auto import tqdm
 
     n = samples or task.samples
-    records = []
+    seeds = [item_seed(seed, task.name, index) for index in range(len(task.items))]
+    requests = [
+        SampleRequest(item.prompt, n, task.max_new_tokens, tuple(task.stop), item_seed_, temperature, top_p)
+        for item, item_seed_ in zip(task.items, seeds, strict=True)
+    ]
     with tqdm(total=n * len(task.items), desc=f"sample {task.name}", unit="gen", disable=not progress) as bar:
-        for index, item in enumerate(task.items):
-            item_rng_seed = item_seed(seed, task.name, index)
-            generations = generate_samples(
-                model,
-                tokenizer,
-                item.prompt,
-                n,
-                max_new_tokens=task.max_new_tokens,
-                stop=task.stop,
-                batch_size=batch_size,
+        if isinstance(model, Backend):
+            drawn = model.sample_many(requests, on_batch=bar.update)
+        else:
+            drawn = local_draws(model, tokenizer, requests, batch_size=batch_size, prefill_once=prefill_once,
+                                on_batch=bar.update)
+    records = []
+    for item, item_rng_seed, generations in zip(task.items, seeds, drawn, strict=True):
+        record = {
+            "metrics": sample_metrics(
+                item,
+                generations,
                 seed=item_rng_seed,
-                on_batch=bar.update,
-                temperature=temperature,
-                top_p=top_p,
-                prefill_once=prefill_once,
-            )
-            record = {
-                "metrics": sample_metrics(
-                    item,
-                    generations,
-                    seed=item_rng_seed,
-                    published=published or task.published,
-                    extract=task.extract,
-                    extract_pattern=task.extract_pattern,
-                    judges=judges,
-                ),
-                "counts": dict(answer_counts(generations).most_common()),
-                "generations": generations[:keep_generations],
-                "n_generations": len(generations),
-            }
-            if item.viewpoints:  # per viewpoint, the share of the samples that present it
-                record["viewpoints"] = overtone_scores(generations, item.viewpoints,
-                                                       (judges or {}).get("overtone"))[1]
-            if task.extract is not None:
-                # what cross-model homogeneity compares when a chat model's verbose answers sit
-                # beside a base model's bare ones (analysis.homogeneity)
-                record["counts_extracted"] = extracted_counts(item, generations, task.extract,
-                                                              task.extract_pattern)
-            records.append(record)
+                published=published or task.published,
+                extract=task.extract,
+                extract_pattern=task.extract_pattern,
+                judges=judges,
+            ),
+            "counts": dict(answer_counts(generations).most_common()),
+            "generations": generations[:keep_generations],
+            "n_generations": len(generations),
+        }
+        if item.viewpoints:  # per viewpoint, the share of the samples that present it
+            record["viewpoints"] = overtone_scores(generations, item.viewpoints,
+                                                   (judges or {}).get("overtone"))[1]
+        if task.extract is not None:
+            # what cross-model homogeneity compares when a chat model's verbose answers sit
+            # beside a base model's bare ones (analysis.homogeneity)
+            record["counts_extracted"] = extracted_counts(item, generations, task.extract,
+                                                          task.extract_pattern)
+        records.append(record)
     return records

@@ -34,6 +34,7 @@ from ..training.prefix import (
 )
 from ..training.tokenize import tokenize_group
 from ..training.trainer import SpectrumCollator
+from .backends import Backend
 from .metrics import normalized_entropy, score_distribution_match, valid_mass
 from .published import distributional_metrics
 from .tasks import Item, Task
@@ -212,12 +213,17 @@ def score_task(
     (:func:`~spectrum_tune.evaluation.published.distributional_metrics`) on log-probs without the
     end-of-turn token, as the reference scores; unless ``published_eot`` already scored that way
     they come from a second pass, so our own metrics stay on complete outputs. Those log-probs are
-    kept as ``published_logprobs``.
+    kept as ``published_logprobs``. ``model`` may be a :class:`~spectrum_tune.evaluation.backends.Backend`
+    (a served model): it gives the log-probs of the groups its ``tokenizer`` builds.
     """
     scored = [item for item in task.items if item.references]
+    if isinstance(model, Backend):
+        tokenizer = model.tokenizer
 
     def logprobs_of(eot_omitted: bool) -> list[np.ndarray]:
         groups = [tokenize_for_scoring(item, tokenizer, eot_omitted) for item in scored]
+        if isinstance(model, Backend):
+            return model.group_logprobs(groups)
         return group_logprobs(model, groups, tokenizer.pad_token_id, batch_size, prefix_sharing)
 
     logprobs = logprobs_of(published_eot)

@@ -17,6 +17,7 @@ import torch
 
 from ..training.chat import render_with_spans, span_mask
 from ..training.data import incontext_messages
+from .backends import Backend
 from .published import CALIBRATION_MIN_PROB, incontext_metrics
 from .score import group_logprobs
 from .tasks import Item, Task
@@ -63,10 +64,16 @@ def steer_task(
     (``loss``, ``loss_geq_1``, ``loss_k``, ``first_acc``, ``acc``, ``all_acc``, ``ece`` and their
     variants, :func:`published_positions`), with the per-position records under ``positions``.
     """
+    if isinstance(model, Backend):
+        tokenizer = model.tokenizer
     records = []
     for item in task.items:
         pairs = steer_item_groups(item, tokenizer)
-        logps = group_logprobs(model, [group for _, group in pairs], tokenizer.pad_token_id, batch_size)
+        groups = [group for _, group in pairs]
+        if isinstance(model, Backend):
+            logps = model.group_logprobs(groups)
+        else:
+            logps = group_logprobs(model, groups, tokenizer.pad_token_id, batch_size)
         nll: dict[int, list[float]] = {k: [] for k in item.k}
         for (k, _), s in zip(pairs, logps, strict=True):
             nll[k].append(-float(s[0]))
@@ -125,7 +132,10 @@ def published_positions(model: Any, tokenizer: Any, item: Item, batch_size: int 
     for start in range(0, len(groups), batch_size):
         chunk = groups[start : start + batch_size]
         sequences = [g["prompt_ids"] + g["completion_ids"][0] for g in chunk]
-        token_logps = _token_logprobs(model, sequences, tokenizer.pad_token_id)
+        if isinstance(model, Backend):
+            token_logps = model.token_logprobs(sequences)
+        else:
+            token_logps = _token_logprobs(model, sequences, tokenizer.pad_token_id)
         for offset, (group, logps) in enumerate(zip(chunk, token_logps, strict=True)):
             first = len(group["prompt_ids"])
             labels = torch.tensor(group["completion_ids"][0])

@@ -106,22 +106,25 @@ def verbalized_task(
     model: Any, tokenizer: Any, task: Any, k: int, *, seed: int = 0, max_new_tokens: int | None = None
 ) -> list[dict[str, Any] | None]:
     """One Verbalized Sampling response per item (``None`` for free-text items)."""
-    from .sample import generate_samples, item_seed
+    from .backends import Backend, SampleRequest
+    from .sample import item_seed, local_draws
 
+    asked = [(index, item) for index, item in enumerate(task.items) if not item.is_freetext]
+    requests = [
+        # stop=(): the answer list spans lines
+        SampleRequest(verbalized_prompt(item.prompt, k), 1, max_new_tokens or max(64, 16 * k), (),
+                      item_seed(seed, f"{task.name}/verbalized", index))
+        for index, item in asked
+    ]
+    local = not isinstance(model, Backend)
+    drawn = local_draws(model, tokenizer, requests) if local else model.sample_many(requests)
+    responses = dict(zip([index for index, _ in asked], drawn, strict=True))
     records: list[dict[str, Any] | None] = []
     for index, item in enumerate(task.items):
         if item.is_freetext:
             records.append(None)
             continue
-        (response,) = generate_samples(
-            model,
-            tokenizer,
-            verbalized_prompt(item.prompt, k),
-            1,
-            max_new_tokens=max_new_tokens or max(64, 16 * k),
-            stop=(),  # the answer list spans lines
-            seed=item_seed(seed, f"{task.name}/verbalized", index),
-        )
+        (response,) = responses[index]
         pairs = parse_verbalized(response)
         records.append({"metrics": verbalized_metrics(pairs, item), "response": response, "stated": pairs})
     return records

@@ -76,6 +76,9 @@ def public_results(results: dict[str, Any], base: str | None, adapter: str | Non
     public["model"] = base if base is not None else public_base(results.get("model"))
     if public.get("adapter"):
         public["adapter"] = adapter or Path(str(results["adapter"])).name
+    backend = public.get("backend")
+    if isinstance(backend, dict) and backend.get("tokenizer"):  # a served run's local tokenizer path
+        backend["tokenizer"] = public_base(backend["tokenizer"])
     for task in public.get("tasks", {}).values():
         if task.get("path"):
             task["path"] = f"{task.get('suite', 'custom')}/{Path(task['path']).name}"
