@@ -1,6 +1,7 @@
 """Row kinds and their fields: which rows get the spectrum loss, which are TRL's; strict field checks.
 
-A row is ``multiref`` (``prompt``, ``references``, ``weights``?, ``tools``?, ``chat_template_kwargs``?),
+A row is ``multiref`` (``prompt``, ``references``, ``weights``?, ``tools``?, ``chat_template_kwargs``?,
+``metadata``? -- an object kept for the record, e.g. ``data-build``'s provenance, never trained on),
 ``incontext`` (``description``?, ``inputs``?, ``outputs``) or a TRL single-target row (``text``,
 ``messages``, ``prompt``/``completion``, pre-tokenised ``input_ids``). Unknown fields never train
 silently: in a spectrum row every unknown field is an error; in a TRL row (where TRL ignores extra
@@ -38,7 +39,7 @@ class DataError(SpectrumError, ValueError):
         return type(self), (self.where, self.problem)
 
 
-MULTIREF_FIELDS = frozenset({"prompt", "references", "weights", "tools", "chat_template_kwargs"})
+MULTIREF_FIELDS = frozenset({"prompt", "references", "weights", "tools", "chat_template_kwargs", "metadata"})
 INCONTEXT_FIELDS = frozenset({"description", "inputs", "outputs"})
 INTERNAL_FIELDS = frozenset({SOURCE_COLUMN, FORMAT_COLUMN, TEMPLATE_COLUMN})
 TRL_FIELDS = frozenset({
