@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
         if isinstance(default, bool):
             add(*flags, dest=field.name, action="store_true", help=field.metadata["help"])
         else:
-            kind = {"max_k": int, "classifier_threshold": float}.get(field.name, type(default))
+            kind = {"max_k": int, "select": int, "select_batch": int,
+                    "classifier_threshold": float}.get(field.name, type(default))
             kind = str if kind is type(None) else kind
             add(*flags, dest=field.name, type=kind, default=default,
                 help=f"{field.metadata['help']} (default: {default})")

@@ -71,21 +71,25 @@ def _check_inputs(rows: list[PromptRow], config: DataBuildConfig) -> None:
                             "validator (the row's or --validator)")
 
 
-def _sample_all(config: DataBuildConfig, rows: list[PromptRow], cache: Path) -> list[dict[str, list[str]]]:
+def _sample_all(
+    config: DataBuildConfig, rows: list[PromptRow], indices: list[int], cache: Path
+) -> list[dict[str, list[str]]]:
+    """Per prompt (``indices``: positions in the input, which key the cache and the seeds), the
+    stripped samples of every teacher."""
     samples: list[dict[str, list[str]]] = [{} for _ in rows]
     settings = {k: getattr(config, k) for k in ("samples", "max_new_tokens", "stop", "temperature", "top_p",
                                                 "seed", "plain_format")}
     for spec in config.teachers:
         teacher = Teacher(spec, config.device, config.plain_format)
         with _bar(len(rows), f"sample {spec.label}", config.progress) as bar:
-            for index, row in enumerate(rows):
+            for position, (index, row) in enumerate(zip(indices, rows, strict=True)):
                 key = fingerprint("samples", spec, row.prompt, index, settings)
                 draw = functools.partial(
                     teacher.sample, row.prompt, config.samples,
                     seed=item_seed(config.seed, spec.label, index),
                     max_new_tokens=config.max_new_tokens, stop=config.stop, temperature=config.temperature,
                     top_p=config.top_p, batch_size=config.batch_size)
-                samples[index][spec.label] = _cached(cache / "samples" / f"{key}.json", draw)
+                samples[position][spec.label] = _cached(cache / "samples" / f"{key}.json", draw)
                 bar.update()
         teacher.close()
     return samples
@@ -212,7 +216,38 @@ def build_data(config: DataBuildConfig) -> dict[str, Any]:
                         default_validator=config.validator)
     _check_inputs(rows, config)
     cache = Path(config.out) / "cache"
-    samples = _sample_all(config, rows, cache)
+
+    def build(indices: list[int]) -> list[dict[str, Any]]:
+        return _records(config, [rows[i] for i in indices], indices, pattern, cache)
+
+    selection = None
+    if config.select is None:
+        records = build(list(range(len(rows))))
+    else:
+        from .select import prismatic_select
+
+        records, selection = prismatic_select(config, len(rows), build)
+    out = Path(config.out)
+    output = [_output_row(r, config) for r in records if r["references"]]
+    if output:  # what `train` will do with them: a bad row fails here, not in training
+        multiref_dataset([(f"{out / ROWS_FILE}:{i + 1}", row) for i, row in enumerate(output)], str(out))
+    write_text_atomic(out / ROWS_FILE, _jsonl(output))
+    write_text_atomic(out / REJECTED_FILE, _jsonl(_rejected_lines(records)))
+    seconds = time.perf_counter() - started
+    summary = _summary(records, config, seconds)
+    if selection is not None:
+        summary["selection"] = selection
+    write_json_atomic(out / "summary.json", {**summary, "records": records})
+    write_text_atomic(out / "report.md", render_report(summary, records))
+    return summary
+
+
+def _records(
+    config: DataBuildConfig, rows: list[PromptRow], indices: list[int], pattern: re.Pattern | None,
+    cache: Path,
+) -> list[dict[str, Any]]:
+    """Every stage for the prompts at ``indices`` (the whole input, or one round of selection)."""
+    samples = _sample_all(config, rows, indices, cache)
     classes, unreadable = [], []
     for row, row_samples in zip(rows, samples, strict=True):
         entries, missing = answer_classes(row_samples, row, extract=config.extract, pattern=pattern,
@@ -230,17 +265,7 @@ def build_data(config: DataBuildConfig) -> dict[str, Any]:
         chosen, weights, cut = class_weights(good, config.weights, teacher_probs=p, temper=config.temper,
                                              max_k=config.max_k) if good else ([], [], [])
         records.append(_row_record(row, entries, chosen, weights, cut, missing, config))
-    out = Path(config.out)
-    output = [_output_row(r, config) for r in records if r["references"]]
-    if output:  # what `train` will do with them: a bad row fails here, not in training
-        multiref_dataset([(f"{out / ROWS_FILE}:{i + 1}", row) for i, row in enumerate(output)], str(out))
-    write_text_atomic(out / ROWS_FILE, _jsonl(output))
-    write_text_atomic(out / REJECTED_FILE, _jsonl(_rejected_lines(records)))
-    seconds = time.perf_counter() - started
-    summary = _summary(records, config, seconds)
-    write_json_atomic(out / "summary.json", {**summary, "records": records})
-    write_text_atomic(out / "report.md", render_report(summary, records))
-    return summary
+    return records
 
 
 def _summary(records: list[dict[str, Any]], config: DataBuildConfig, seconds: float) -> dict[str, Any]:

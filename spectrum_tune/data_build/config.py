@@ -111,6 +111,15 @@ class DataBuildConfig:
     temper: float = field(default=1.0, metadata={"help": "Weights become w^(1/T), renormalised (T > 1 "
                                                          "flattens)."})
     max_k: int | None = field(default=None, metadata={"help": "Keep at most K references (the heaviest)."})
+    select: int | None = field(default=None, metadata={"help": "Prismatic selection: build prompts in rounds "
+                                                               "until this many diverse rows are kept."})
+    select_model: str | None = field(default=None, metadata={"help": "Proxy model of the gradient features "
+                                                                     "(default: the first teacher)."})
+    select_clusters: int = field(default=8, metadata={"help": "k of the k-means over gradient features."})
+    select_batch: int | None = field(default=None, metadata={"help": "Prompts built per round (default: "
+                                                                     "--select)."})
+    grad_dim: int = field(default=256, metadata={"help": "Projection dimension of the gradient features."})
+    lora_rank: int = field(default=8, metadata={"help": "Rank of the gradient LoRA."})
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda ..."})
     progress: bool = field(default=True, metadata={"help": "Progress bars."})
 
@@ -121,7 +130,8 @@ class DataBuildConfig:
         labels = [teacher.label for teacher in self.teachers]
         if len(set(labels)) != len(labels):
             raise SpectrumError(f"two teachers share a label ({labels}); give one name=...")
-        for name in ("samples", "max_new_tokens", "batch_size", "min_count", "min_teachers"):
+        for name in ("samples", "max_new_tokens", "batch_size", "min_count", "min_teachers",
+                     "select_clusters", "grad_dim", "lora_rank"):
             if getattr(self, name) < 1:
                 raise SpectrumError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.extract not in EXTRACT_CHOICES:
@@ -133,8 +143,9 @@ class DataBuildConfig:
             raise SpectrumError(f"--weights must be one of {', '.join(WEIGHT_MODES)}, not '{self.weights}'")
         if self.temper <= 0:
             raise SpectrumError(f"--temper must be > 0, got {self.temper}")
-        if self.max_k is not None and self.max_k < 1:
-            raise SpectrumError(f"--max-k must be >= 1, got {self.max_k}")
+        for name in ("max_k", "select", "select_batch"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise SpectrumError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.judge_threshold <= 1:
             raise SpectrumError(f"--judge-threshold must be in [0, 1], got {self.judge_threshold}")
         if "{prompt}" not in self.plain_format:

@@ -48,6 +48,23 @@ def render_report(summary: dict[str, Any], records: list[dict[str, Any]]) -> str
             f"**{known['references_valid']:.3f}**; target mass on them: {known['mass_valid']:.3f} (mean per "
             f"row); teachers' readable answers in it: {known['samples_valid']:.3f}.",
         ]
+    selection = summary.get("selection")
+    if selection:
+        lines += [
+            "",
+            "## Prismatic selection",
+            "",
+            f"{selection['selected']} rows kept of the target {selection['target']} "
+            f"({selection['rows_built']} rows built from {selection['prompts_built']} prompts; proxy "
+            f"{selection['proxy_model']}). G-Vendi of the selection **{selection['g_vendi_selected']:.3f}**, "
+            f"of a random subset of the same size {selection['g_vendi_random_same_size']:.3f}, "
+            f"of every built row {selection['g_vendi_all_built']:.3f}.",
+            "",
+            "| round | prompts built | rows built | candidates | k | largest cluster share | kept |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [f"| {i + 1} | {r['prompts_built']} | {r['rows_built']} | {r['candidates']} | {r['k']} | "
+                  f"{r['largest_share']:.2f} | {r['kept']} |" for i, r in enumerate(selection["rounds"])]
     lines += ["", "## Per prompt", "",
               "| prompt | classes kept | entropy (bits) | references (weight) | rejected |",
               "|---|---|---|---|---|"]
