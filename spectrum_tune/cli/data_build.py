@@ -41,9 +41,10 @@ def _parser() -> argparse.ArgumentParser:
                            "one or more teachers; see docs/data.md.")
     helps = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(DataBuildConfig)}
     add = parser.add_argument
-    add("data", help=helps["data"])
+    add("data", help=helps["data"] + " Or public:NAME (globalopinionqa, coin, urn, poisson, zipf, uniform, "
+        "synthetic): public distributions, no teacher.")
     add("--out", required=True, type=Path, help=helps["out"])
-    add("--teacher", dest="teachers", action="append", required=True, type=TeacherSpec.parse,
+    add("--teacher", dest="teachers", action="append", default=[], type=TeacherSpec.parse,
         help="MODEL[,prompting=chat|plain|auto][,adapter=DIR][,gguf=FILE][,name=LABEL]; repeat for several")
     add("--judge", type=TeacherSpec.parse, help=helps["judge"] + " (same syntax as --teacher)")
     add("--stop", action="append", help=helps["stop"] + " Repeat for several (default: a newline).")
@@ -58,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         if isinstance(default, bool):
             add(*flags, dest=field.name, action="store_true", help=field.metadata["help"])
         else:
-            kind = {"max_k": int, "select": int, "select_batch": int,
+            kind = {"max_k": int, "select": int, "select_batch": int, "public_rows": int,
                     "classifier_threshold": float}.get(field.name, type(default))
             kind = str if kind is type(None) else kind
             add(*flags, dest=field.name, type=kind, default=default,

@@ -206,6 +206,8 @@ def build_data(config: DataBuildConfig) -> dict[str, Any]:
     """
     config.check()
     started = time.perf_counter()
+    if config.public is not None:
+        return _build_public(config, started)
     pattern = None
     if config.extract == "regex":
         try:
@@ -240,6 +242,30 @@ def build_data(config: DataBuildConfig) -> dict[str, Any]:
     write_json_atomic(out / "summary.json", {**summary, "records": records})
     write_text_atomic(out / "report.md", render_report(summary, records))
     return summary
+
+
+def _build_public(config: DataBuildConfig, started: float) -> dict[str, Any]:
+    """``public:NAME``: the rows as :func:`.public.public_rows` makes them, checked, written."""
+    from .public import public_rows
+
+    out = Path(config.out)
+    rows = public_rows(config.public, rows=config.public_rows, seed=config.seed, render=config.render,
+                       outputs=config.incontext_outputs)
+    multiref_dataset([(f"{out / ROWS_FILE}:{i + 1}", row) for i, row in enumerate(rows)], str(out))
+    write_text_atomic(out / ROWS_FILE, _jsonl(rows))
+    sizes = [len(row.get("references") or set(row.get("outputs", []))) for row in rows]
+    entropy = [_entropy(row["weights"]) for row in rows if "weights" in row]
+    summary = {"public": config.public, "render": config.render, "rows": len(rows),
+               "references_mean": float(np.mean(sizes)), "wall_seconds": time.perf_counter() - started,
+               "entropy_bits_mean": float(np.mean(entropy)) if entropy else None}
+    write_json_atomic(out / "summary.json", summary)
+    lines = [f"# data-build report: public:{config.public}", "",
+             f"- rows: {len(rows)} ({config.render}); distinct answers per row: "
+             f"{summary['references_mean']:.2f}"]
+    if entropy:
+        lines.append(f"- target entropy: {summary['entropy_bits_mean']:.3f} bits (mean over rows)")
+    write_text_atomic(out / "report.md", "\n".join(lines) + "\n")
+    return {**summary, "prompts": len(rows), "rejected_answers": 0}
 
 
 def _records(

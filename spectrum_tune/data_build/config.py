@@ -120,12 +120,23 @@ class DataBuildConfig:
                                                                      "--select)."})
     grad_dim: int = field(default=256, metadata={"help": "Projection dimension of the gradient features."})
     lora_rank: int = field(default=8, metadata={"help": "Rank of the gradient LoRA."})
+    render: str = field(default="multiref", metadata={"help": "public:NAME rows: multiref (exact targets) or "
+                                                              "incontext (description + i.i.d. outputs)."})
+    public_rows: int | None = field(default=None, metadata={
+        "help": "public:NAME: synthetic rows (default 100) or GlobalOpinionQA train questions (all)."})
+    incontext_outputs: int = field(default=16, metadata={"help": "public:NAME --render incontext: outputs "
+                                                                 "per row."})
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda ..."})
     progress: bool = field(default=True, metadata={"help": "Progress bars."})
 
+    @property
+    def public(self) -> str | None:
+        """The public source of ``data: public:NAME`` (no teacher needed), else None."""
+        return self.data[len("public:"):] if str(self.data).startswith("public:") else None
+
     def check(self) -> None:
         """One-line errors for settings that cannot work together."""
-        if not self.teachers:
+        if self.public is None and not self.teachers:
             raise SpectrumError("data-build needs at least one teacher (--teacher MODEL)")
         labels = [teacher.label for teacher in self.teachers]
         if len(set(labels)) != len(labels):
@@ -143,7 +154,7 @@ class DataBuildConfig:
             raise SpectrumError(f"--weights must be one of {', '.join(WEIGHT_MODES)}, not '{self.weights}'")
         if self.temper <= 0:
             raise SpectrumError(f"--temper must be > 0, got {self.temper}")
-        for name in ("max_k", "select", "select_batch"):
+        for name in ("max_k", "select", "select_batch", "public_rows"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise SpectrumError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.judge_threshold <= 1:

@@ -346,6 +346,8 @@ def validate_incontext_row(row: dict[str, Any], where: str) -> dict[str, Any]:
         raise DataError(where, "'description' must be a string")
     if not description and len(outputs) < 2:
         raise DataError(where, "without a description an in-context row needs >= 2 outputs")
+    if not isinstance(row.get("metadata", {}), dict):
+        raise DataError(where, "'metadata' must be an object")
     return {
         "prompt": incontext_messages(outputs, description, inputs),
         "references": [],

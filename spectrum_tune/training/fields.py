@@ -40,7 +40,7 @@ class DataError(SpectrumError, ValueError):
 
 
 MULTIREF_FIELDS = frozenset({"prompt", "references", "weights", "tools", "chat_template_kwargs", "metadata"})
-INCONTEXT_FIELDS = frozenset({"description", "inputs", "outputs"})
+INCONTEXT_FIELDS = frozenset({"description", "inputs", "outputs", "metadata"})
 INTERNAL_FIELDS = frozenset({SOURCE_COLUMN, FORMAT_COLUMN, TEMPLATE_COLUMN})
 TRL_FIELDS = frozenset({
     "text", "messages", "conversations", "prompt", "completion", "tools", "chat_template_kwargs",
