@@ -215,7 +215,7 @@ def build_data(config: DataBuildConfig) -> dict[str, Any]:
         except re.error as error:
             raise SpectrumError(f"--extract-regex: invalid regular expression ({error})") from None
     rows = read_prompts(config.data, split=config.split, prompt_field=config.prompt_field,
-                        default_validator=config.validator)
+                        default_validator=config.validator, seed_references=config.seed_references)
     _check_inputs(rows, config)
     cache = Path(config.out) / "cache"
 

@@ -76,6 +76,8 @@ class DataBuildConfig:
     teachers: list[TeacherSpec] = field(default_factory=list, metadata={"help": "One or more teachers."})
     split: str = field(default="train", metadata={"help": "Split of a Hub dataset."})
     prompt_field: str = field(default="prompt", metadata={"help": "Field holding the prompt."})
+    seed_references: bool = field(default=False, metadata={"help": "A row's references are SFT answers that "
+                                                                   "seed it, not a known valid set."})
     samples: int = field(default=32, metadata={"help": "Samples per prompt and teacher (N)."})
     max_new_tokens: int = field(default=16, metadata={"help": "Longest sample, in tokens."})
     stop: list[str] = field(default_factory=lambda: ["\n"],

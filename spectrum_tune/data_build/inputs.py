@@ -4,7 +4,8 @@ A row holds the prompt (``prompt``, or another field named by ``prompt_field``; 
 messages) and optionally:
 
 * ``references`` -- a known valid set: measured in the report (validity of the built references)
-  and, with ``valid_set_filters``, also a filter;
+  and, with ``valid_set_filters``, also a filter; with ``seed_references`` they are instead SFT
+  answers that seed the row (a one-reference SFT file in this toolkit's schema);
 * ``validator`` -- ``{int_range: ...}``, ``{regex: ...}`` or ``{one_of_file: ...}`` as in task files
   (:mod:`spectrum_tune.evaluation.validators`); it filters the teachers' answers;
 * ``completion`` -- an SFT answer (a string or one assistant message): it seeds the row as an
@@ -69,7 +70,7 @@ def _prompt_and_seed(row: dict[str, Any], prompt_field: str, where: str) -> tupl
 
 def read_prompts(
     source: str | Path | Any, *, split: str = "train", prompt_field: str = "prompt",
-    default_validator: dict[str, Any] | None = None,
+    default_validator: dict[str, Any] | None = None, seed_references: bool = False,
 ) -> list[PromptRow]:
     """The distinct prompts of ``source`` (a file, a ``datasets.Dataset`` or a Hub id) in order."""
     base = Path(source).parent if isinstance(source, str | Path) else Path(".")
@@ -84,9 +85,12 @@ def read_prompts(
         validator = parse_validator(row["validator"], where, base) if "validator" in row else fallback
         key = json.dumps(prompt, sort_keys=True)
         entry = rows.setdefault(key, PromptRow(where, prompt, validator=validator))
+        seeds = [seed] if seed is not None else []
+        if seed_references:
+            known, seeds = [], [*seeds, *known]
         entry.known = list(dict.fromkeys([*entry.known, *known]))
-        if seed is not None:
-            entry.seeds[seed.strip()] = entry.seeds.get(seed.strip(), 0) + 1
+        for answer in seeds:
+            entry.seeds[answer.strip()] = entry.seeds.get(answer.strip(), 0) + 1
     if not rows:
         raise DataError(str(source), "no prompt rows")
     return list(rows.values())

@@ -26,6 +26,15 @@ def test_prompts_valid_sets_validators_and_sft_seeds(tmp_path):
     assert rows[3].prompt == [{"role": "user", "content": "Hi?"}] and rows[3].seeds == {"Hello": 1}
 
 
+def test_seed_references_turns_one_reference_sft_rows_into_seeds(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "Name a fruit.", "references": ["apple"]},
+                                              {"prompt": "Name a fruit.", "references": ["pear"]}])
+    (row,) = read_prompts(path, seed_references=True)
+    assert row.known == [] and row.seeds == {"apple": 1, "pear": 1}
+    (row,) = read_prompts(path)
+    assert row.known == ["apple", "pear"] and row.seeds == {}
+
+
 def test_a_default_validator_applies_to_rows_without_their_own(tmp_path):
     path = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "a"}, {"prompt": "b", "validator": {"regex": "x"}}])
     rows = read_prompts(path, default_validator={"int_range": {"min": 0, "max": 3}})
