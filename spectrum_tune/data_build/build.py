@@ -78,9 +78,9 @@ def _sample_all(
     stripped samples of every teacher."""
     samples: list[dict[str, list[str]]] = [{} for _ in rows]
     settings = {k: getattr(config, k) for k in ("samples", "max_new_tokens", "stop", "temperature", "top_p",
-                                                "seed", "plain_format")}
+                                                "seed", "plain_format", "format_instruction")}
     for spec in config.teachers:
-        teacher = Teacher(spec, config.device, config.plain_format)
+        teacher = Teacher(spec, config.device, config.plain_format, config.format_instruction)
         with _bar(len(rows), f"sample {spec.label}", config.progress) as bar:
             for position, (index, row) in enumerate(zip(indices, rows, strict=True)):
                 key = fingerprint("samples", spec, row.prompt, index, settings)
@@ -123,12 +123,13 @@ def _teacher_probs(
     over them, then averaged over the teachers)."""
     totals = [np.zeros(len(entries)) for entries in kept]
     for spec in config.teachers:
-        teacher = Teacher(spec, config.device, config.plain_format)
+        teacher = Teacher(spec, config.device, config.plain_format, config.format_instruction)
         with _bar(len(rows), f"score {spec.label}", config.progress) as bar:
             for index, (row, entries) in enumerate(zip(rows, kept, strict=True)):
                 if entries:
                     texts = [e.text for e in entries]
-                    key = fingerprint("score", spec, row.prompt, texts, config.plain_format)
+                    key = fingerprint("score", spec, row.prompt, texts, config.plain_format,
+                                      config.format_instruction)
                     score = functools.partial(teacher.logprobs, row.prompt, texts, config.batch_size)
                     logps = _cached(cache / "score" / f"{key}.json", lambda score=score: score().tolist())
                     totals[index] += softmax(np.asarray(logps))

@@ -88,6 +88,9 @@ class DataBuildConfig:
     batch_size: int = field(default=64, metadata={"help": "Rows per generate/score call."})
     plain_format: str = field(default="{prompt}", metadata={"help": "Plain-text prompting: the text around "
                                                                     "the prompt ({prompt})."})
+    format_instruction: str | None = field(default=None, metadata={
+        "help": "Appended to each prompt the teachers see (the last user turn of a chat prompt), e.g. "
+                "'Answer with just the name.'; the built rows keep the prompt as given."})
     extract: str = field(default="none", metadata={"help": "Answer extraction: none | first_valid | regex | "
                                                            "last_line (the eval's rules)."})
     extract_regex: str | None = field(default=None, metadata={"help": "With --extract regex: the pattern "

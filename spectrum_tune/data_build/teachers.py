@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.special import logsumexp
 
+from ..evaluation.extract import append_instruction
 from ..evaluation.sample import generate_samples
 from ..evaluation.score import group_logprobs
 from ..models import load_model, load_tokenizer
@@ -37,10 +38,14 @@ def resolve_device(device: str) -> str:
 class Teacher:
     """A model loaded on first use (a fully cached resume loads none), released by :meth:`close`."""
 
-    def __init__(self, spec: TeacherSpec, device: str = "auto", plain_format: str = "{prompt}"):
+    def __init__(
+        self, spec: TeacherSpec, device: str = "auto", plain_format: str = "{prompt}",
+        instruction: str | None = None,
+    ):
         self.spec = spec
         self.device = device
         self.plain_format = plain_format
+        self.instruction = instruction
         self._model: Any = None
         self._tokenizer: Any = None
 
@@ -62,7 +67,10 @@ class Teacher:
         return bool(getattr(self._load()[1], "chat_template", None))
 
     def render(self, prompt: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
-        """The prompt as this teacher sees it: chat messages, or plain text in ``plain_format``."""
+        """The prompt as this teacher sees it: the format instruction appended (as the eval's task
+        files do), then chat messages, or plain text in ``plain_format``."""
+        if self.instruction:
+            prompt = append_instruction(prompt, self.instruction)
         if self.chat:
             return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
         text = prompt if isinstance(prompt, str) else "\n".join(str(m.get("content", "")) for m in prompt)

@@ -146,6 +146,30 @@ def test_a_killed_build_resumes_from_its_cache(tmp_path, teacher_dirs, monkeypat
     assert (config.out / "rows.jsonl").read_text() == first
 
 
+def test_prompting_chat_plain_and_the_format_instruction():
+    chat = teachers_module.Teacher(TeacherSpec("m", prompting="chat"), instruction="Just the name.")
+    assert chat.render("Name a color.") == [{"role": "user", "content": "Name a color.\nJust the name."}]
+    plain = teachers_module.Teacher(TeacherSpec("m", prompting="plain"), plain_format="Q: {prompt}\nA:",
+                                    instruction="Just the name.")
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "A color?"}]
+    assert plain.render(messages) == "Q: Be brief.\nA color?\n\nJust the name.\nA:"
+
+
+def test_the_instruction_reaches_the_teacher_not_the_rows(tmp_path, teacher_dirs, monkeypatch):
+    seen = []
+    original = teachers_module.generate_samples
+
+    def spy(model, tokenizer, prompt, *args, **kwargs):
+        seen.append(prompt)
+        return original(model, tokenizer, prompt, *args, **kwargs)
+
+    monkeypatch.setattr(teachers_module, "generate_samples", spy)
+    config = _config(tmp_path, teacher_dirs[:1], samples=2, format_instruction="Just the name.")
+    build_data(config)
+    assert all(p[-1]["content"].endswith(".\nJust the name.") for p in seen) and len(seen) == 3
+    assert [r["prompt"] for r in _rows(config.out)] == [p["prompt"] for p in PROMPTS]
+
+
 def test_fresh_run_samples_match_the_resumed_ones(tmp_path, teacher_dirs):
     """The per-prompt seed does not depend on what ran before (same rows with or without a cache)."""
     config = _config(tmp_path, teacher_dirs[:1], samples=6)
