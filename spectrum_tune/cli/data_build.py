@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--teacher", dest="teachers", action="append", default=[], type=TeacherSpec.parse,
         help="MODEL[,prompting=chat|plain|auto][,adapter=DIR][,gguf=FILE][,name=LABEL]; repeat for several")
     add("--judge", type=TeacherSpec.parse, help=helps["judge"] + " (same syntax as --teacher)")
-    add("--stop", action="append", help=helps["stop"] + " Repeat for several (default: a newline).")
+    add("--stop", action="append", help=helps["stop"] + " Repeat for several (default: a newline; "
+        "--stop '' for none).")
     add("--validator", type=_validator,
         help=helps["validator"] + " As YAML, e.g. '{int_range: {min: 1, max: 9}}'.")
     add("--no-progress", "--no_progress", dest="progress", action="store_false", help="No progress bars.")
@@ -72,6 +73,8 @@ def main(argv: list[str]) -> int:
     args = vars(_parser().parse_args(argv))
     if args["stop"] is None:
         args.pop("stop")
+    else:  # --stop '' alone: no stop strings (free text up to the end-of-turn)
+        args["stop"] = [stop for stop in args["stop"] if stop]
     summary = build_data(DataBuildConfig(**args))
     out = args["out"]
     line = (f"wrote {out / 'rows.jsonl'}: {summary['rows']} rows from {summary['prompts']} prompts, "

@@ -68,6 +68,12 @@ def _answer(sample: str, mode: str, item: Item, pattern: re.Pattern | None) -> s
     return answer.strip() if answer is not None and normalize_answer(answer) else None
 
 
+def class_key(answer: str) -> str:
+    """The eval's normalised answer for a one-line answer; a longer text (no stop at the line break)
+    is compared whole, as the eval compares free text, not by its first line."""
+    return normalize_answer(answer) if "\n" not in answer else " ".join(answer.split())
+
+
 def answer_classes(
     samples: Mapping[str, Sequence[str]], row: PromptRow, *, extract: str = "none",
     pattern: re.Pattern | None = None, classifier: Any = None, threshold: float | None = None,
@@ -84,7 +90,8 @@ def answer_classes(
             if answer is None:
                 unreadable[label] = unreadable.get(label, 0) + 1
                 continue
-            entry = classes.setdefault(normalize_answer(answer), AnswerClass(normalize_answer(answer)))
+            key = class_key(answer)
+            entry = classes.setdefault(key, AnswerClass(key))
             entry.spellings[answer] += 1
             entry.counts[label] = entry.counts.get(label, 0) + 1
     ordered = sorted(classes.values(), key=lambda c: -c.total)  # stable: first seen first at a tie

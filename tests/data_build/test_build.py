@@ -202,3 +202,23 @@ def test_cli_builds_and_bad_input_is_one_line(tmp_path, teacher_dirs, capsys):
         assert main(["data-build", str(data), "--out", str(tmp_path / "c"), *argv]) == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and message in err, err
+
+
+def test_cli_options_reach_the_config(tmp_path, monkeypatch):
+    from spectrum_tune.cli import data_build as command
+
+    seen = {}
+
+    def fake(config):
+        seen["config"] = config
+        return {"rows": 1, "prompts": 1, "references_mean": 1.0, "rejected_answers": 0, "wall_seconds": 0.0}
+
+    monkeypatch.setattr(command, "build_data", fake)
+    argv = ["p.jsonl", "--out", str(tmp_path), "--teacher", "a,prompting=plain", "--teacher", "b,name=B",
+            "--stop", "", "--max-k", "3", "--judge", "j", "--agreement", "--select", "5", "--validator",
+            "{regex: '[a-z]+'}"]
+    assert command.main(argv) == 0
+    config = seen["config"]
+    assert config.stop == [] and config.max_k == 3 and config.agreement and config.select == 5
+    assert [t.label for t in config.teachers] == ["a", "B"] and config.teachers[0].prompting == "plain"
+    assert config.judge.model == "j" and config.validator == {"regex": "[a-z]+"}
