@@ -140,7 +140,7 @@ def _teacher_probs(
 
 def _entropy(weights: list[float]) -> float:
     p = np.asarray([w for w in weights if w > 0])
-    return float(-(p * np.log2(p)).sum())
+    return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: one reference is 0.0 bits, not -0.0
 
 
 def _row_record(
@@ -307,6 +307,7 @@ def _summary(records: list[dict[str, Any]], config: DataBuildConfig, seconds: fl
     summary: dict[str, Any] = {
         "prompts": len(records), "rows": len(built), "teachers": [t.label for t in config.teachers],
         "judge": config.judge.label if config.judge else None, "samples": config.samples,
+        "temperature": config.temperature, "top_p": config.top_p,
         "weights": config.weights, "extract": config.extract, "temper": config.temper, "max_k": config.max_k,
         "agreement": {"min_count": config.min_count, "min_teachers": config.min_teachers} if config.agreement
         else None,

@@ -25,7 +25,8 @@ def render_report(summary: dict[str, Any], records: list[dict[str, Any]]) -> str
     lines = [
         "# data-build report",
         "",
-        f"- teachers: {', '.join(summary['teachers'])}; {summary['samples']} samples per prompt and teacher",
+        f"- teachers: {', '.join(summary['teachers'])}; {summary['samples']} samples per prompt and teacher "
+        f"(temperature {summary['temperature']}, top-p {summary['top_p']})",
         f"- extraction: {summary['extract']}; weights: {summary['weights']} (temper {summary['temper']}, "
         f"max K {summary['max_k'] or 'none'})",
         f"- judge: {summary['judge'] or 'none'}; agreement: {summary['agreement'] or 'off'}",
