@@ -65,3 +65,26 @@ def test_malformed_json_and_empty_files(tmp_path):
     path.write_text("\n")
     with pytest.raises(DataError, match="no prompt rows"):
         read_prompts(path)
+
+
+def test_hub_datasets_and_parquet_files(tmp_path, monkeypatch):
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"question": "Name a color.", "id": 1}, {"question": "Name a fruit.", "id": 2}]
+    calls = []
+
+    def hub(name, split=None, **kwargs):
+        calls.append((name, split))
+        return datasets.Dataset.from_list(rows)
+
+    monkeypatch.setattr(datasets, "load_dataset", hub)
+    read = read_prompts("someone/prompts", split="validation", prompt_field="question")
+    assert calls == [("someone/prompts", "validation")] and [r.prompt for r in read] == ["Name a color.",
+                                                                                         "Name a fruit."]
+    assert read[1].where == "someone/prompts[validation] row 2"
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.Table.from_pylist([{"prompt": "a"}, {"prompt": ""}]), path)
+    with pytest.raises(DataError, match=rf"^{path}:row 2: 'prompt' is an empty string"):
+        read_prompts(path)
