@@ -49,12 +49,16 @@ class Teacher:
         self._model: Any = None
         self._tokenizer: Any = None
 
+    def _tokenizer_only(self) -> Any:
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.spec.model, gguf_file=self.spec.gguf)
+        return self._tokenizer
+
     def _load(self) -> tuple[Any, Any]:
         if self._model is None:
-            self._tokenizer = load_tokenizer(self.spec.model, gguf_file=self.spec.gguf)
             model = load_model(self.spec.model, adapter=self.spec.adapter, gguf_file=self.spec.gguf)
             self._model = model.to(resolve_device(self.device)).eval()
-        return self._model, self._tokenizer
+        return self._model, self._tokenizer_only()
 
     def close(self) -> None:
         self._model = self._tokenizer = None
@@ -64,7 +68,8 @@ class Teacher:
     def chat(self) -> bool:
         if self.spec.prompting != "auto":
             return self.spec.prompting == "chat"
-        return bool(getattr(self._load()[1], "chat_template", None))
+        # the tokenizer alone says it: rendering a prompt never loads the model
+        return bool(getattr(self._tokenizer_only(), "chat_template", None))
 
     def render(self, prompt: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
         """The prompt as this teacher sees it: the format instruction appended (as the eval's task
