@@ -2,7 +2,7 @@
 
 ``spectrum-tune data-build public:NAME --out DIR`` writes ``DIR/rows.jsonl`` (no teacher needed):
 
-* ``globalopinionqa`` (``Anthropic/llm_global_opinions`` on the Hub): per train question
+* ``globalopinionqa`` (or its Hub id ``Anthropic/llm_global_opinions``): per train question
   (:func:`spectrum_tune.evaluation.benchmarks.global_opinions.question_split`; the eval loaders read
   only the test questions) one row per country (the prompt names it: steerable pluralism) and one
   pooled row (the mean of the countries' shares); references are the option letters, weights the
@@ -132,6 +132,7 @@ def public_rows(
     """Training rows of the public source ``name`` (module docstring): ``rows`` synthetic rows (100 by
     default; ``synthetic`` splits them over the five kinds) or at most ``rows`` GlobalOpinionQA train
     questions (each giving a row per country and a pooled row)."""
+    name = "globalopinionqa" if name == HUB_ID else name  # by its Hub id too
     if name not in PUBLIC_SOURCES:
         raise SpectrumError(f"unknown public source '{name}' (use {', '.join(PUBLIC_SOURCES)})")
     if render not in RENDERS:

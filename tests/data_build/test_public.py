@@ -59,6 +59,7 @@ def test_training_questions_are_disjoint_from_the_eval_loaders(hub):
 
 def test_opinion_rows_per_country_and_pooled(hub, tmp_path):
     rows = public_rows("globalopinionqa")
+    assert public_rows(HUB_ID) == rows
     trust = [r for r in rows if "trust your national" in r["prompt"][0]["content"]]
     # Peru's two shares do not fit the three options: dropped as the eval loader drops them
     assert [r["metadata"]["country"] for r in trust] == ["Germany", "Brazil", "pooled"]
