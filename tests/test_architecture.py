@@ -25,8 +25,11 @@ ALLOWED: dict[str, set[str]] = {
     "analysis": {BOTTOM, "models", "training", "evaluation"},
     "hub": {BOTTOM, "models", "training", "evaluation"},
     "rl": {BOTTOM, "models", "training", "evaluation"},
+    "data_build": {BOTTOM, "models", "training", "evaluation", "analysis"},
     "demo": {BOTTOM, "models", "world", "training", "evaluation", "analysis", "hub", "rl"},
-    "cli": {BOTTOM, "models", "world", "training", "evaluation", "analysis", "hub", "rl", "demo"},
+    "cli": {
+        BOTTOM, "models", "world", "training", "evaluation", "analysis", "hub", "rl", "demo", "data_build",
+    },
     "root": {BOTTOM},
 }
 

@@ -1,4 +1,5 @@
-"""Exact and near duplicates: character TF-IDF, MinHash-LSH candidates verified by exact cosine."""
+"""Exact and near duplicates: character TF-IDF (scikit-learn), MinHash-LSH candidates (datasketch)
+verified by exact cosine."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
+from ..evaluation.metrics.text import char_tfidf, with_empty_term
 from .rows import NGRAMS, Rows, _chunks, _progress
 
 MINHASH_PERMS = 64
 MINHASH_BANDS = 16
-MAX_BUCKET = 4096  # LSH buckets larger than this are verified in sorted windows of this size
-_PRIME = (1 << 31) - 1  # Mersenne prime of the hash family (a * x + b) mod p; a * x stays below 2^62
+MAX_BUCKET = 4096  # at most this many earlier LSH candidates of a row are verified
 
 
 def exact_duplicates(rows: Rows) -> tuple[np.ndarray, np.ndarray]:
@@ -32,99 +33,64 @@ def exact_duplicates(rows: Rows) -> tuple[np.ndarray, np.ndarray]:
 
 
 class CharTfidf:
-    """Sparse TF-IDF over character n-grams with idf from the whole dataset, built in chunks.
+    """Sparse TF-IDF over character n-grams with idf from the whole dataset.
 
-    Same analyzer and weighting as :func:`spectrum_tune.evaluation.metrics.tfidf_char_embeddings` (whose
-    dense matrix does not scale to large data): raw counts times ``ln((1 + n) / (1 + df)) + 1``,
-    rows L2-normalised. ``tests/analysis/test_data_report.py`` checks the two agree.
+    scikit-learn's vectoriser (:func:`spectrum_tune.evaluation.metrics.text.char_tfidf`, the one the
+    harness's :func:`~spectrum_tune.evaluation.metrics.tfidf_char_embeddings` uses, pseudo-term for
+    texts without n-grams included) kept sparse, as a dense matrix does not scale to large data.
     """
 
     def __init__(self, texts: Sequence[str], ngram_range: tuple[int, int] = NGRAMS, progress: bool = False):
         self.ngram_range = ngram_range
-        self.vocab: dict[str, int] = {}
-        df: list[int] = []
-        for part in _progress(list(_chunks(len(texts))), progress, desc="n-gram vocabulary", unit="chunk"):
-            for text in texts[part]:
-                for gram in set(self._grams(text)):
-                    index = self.vocab.setdefault(gram, len(self.vocab))
-                    if index == len(df):
-                        df.append(0)
-                    df[index] += 1
-        self.idf = np.log((1 + len(texts)) / (1 + np.asarray(df, dtype=float))) + 1.0
+        self.vectorizer = char_tfidf(ngram_range)
+        try:
+            self.vectorizer.fit(list(texts))
+        except ValueError:  # no n-gram anywhere: every text is the pseudo-term alone
+            self.vectorizer = None
 
-    def _grams(self, text: str) -> list[str]:
-        from ..evaluation.metrics.text import char_ngrams  # the harness's analyzer, so both TF-IDFs agree
-
-        return char_ngrams(text, self.ngram_range)
-
-    def ids(self, text: str) -> np.ndarray:
-        """Vocabulary ids of the text's n-grams (with repeats); unseen n-grams are dropped."""
-        return np.array([self.vocab[g] for g in self._grams(text) if g in self.vocab], dtype=np.int64)
+    def grams(self, text: str) -> set[str]:
+        """The text's distinct n-grams (what MinHash hashes), by the vectoriser's analyzer."""
+        analyzer = char_tfidf(self.ngram_range).build_analyzer()
+        return set(analyzer(text))
 
     def transform(self, texts: Sequence[str], dtype: Any = np.float64) -> scipy.sparse.csr_matrix:
-        """L2-normalised TF-IDF rows (CSR, ``len(texts) x vocab``), built chunk by chunk."""
-        blocks = [self._transform_chunk(texts[part], dtype) for part in _chunks(len(texts))]
+        """L2-normalised TF-IDF rows (CSR, ``len(texts) x (vocab + 1)``), chunk by chunk."""
+        blocks = []
+        for part in _chunks(len(texts)):
+            chunk = list(texts[part])
+            matrix = (self.vectorizer.transform(chunk) if self.vectorizer is not None
+                      else scipy.sparse.csr_matrix((len(chunk), 0)))
+            blocks.append(with_empty_term(matrix).astype(dtype))
         if len(blocks) == 1:
             return blocks[0]
         return scipy.sparse.vstack(blocks, format="csr") if blocks else scipy.sparse.csr_matrix((0, 0))
 
-    def _transform_chunk(self, texts: Sequence[str], dtype: Any) -> scipy.sparse.csr_matrix:
-        indices, data, indptr = [], [], [0]
-        for text in texts:
-            unique, counts = np.unique(self.ids(text), return_counts=True)
-            weights = counts * self.idf[unique]
-            indices.append(unique.astype(np.int32))
-            data.append((weights / (np.linalg.norm(weights) or 1.0)).astype(dtype))
-            indptr.append(indptr[-1] + unique.size)
-        return scipy.sparse.csr_matrix(
-            (np.concatenate(data), np.concatenate(indices), np.asarray(indptr)),
-            shape=(len(texts), len(self.vocab)),
-        )
 
-
-def minhash_signatures(
+def minhash_lsh(
     tfidf: CharTfidf, texts: Sequence[str], perms: int = MINHASH_PERMS, seed: int = 0, progress: bool = False
-) -> np.ndarray:
-    """``(len(texts), perms)`` MinHash signatures of the texts' n-gram sets (seeded, deterministic).
+) -> tuple[Any, list[Any]]:
+    """datasketch's MinHash of each text's n-gram set (seeded) in a MinHash-LSH index of
+    ``MINHASH_BANDS`` bands: ``(index, minhashes)``; keys are row numbers."""
+    from datasketch import MinHash, MinHashLSH
 
-    Hashes are ``(a * id + b) mod (2^31 - 1)`` of the n-gram's vocabulary id, vectorised per chunk
-    with ``np.minimum.reduceat`` so the cost is numpy work, not a Python loop per n-gram.
-    """
-    rng = np.random.default_rng(seed)
-    # a and b span the whole field: with small a the hash would keep the id order and every
-    # permutation would pick the same (first-seen, i.e. template) n-gram
-    a = rng.integers(1, _PRIME, size=perms, dtype=np.uint64)
-    b = rng.integers(0, _PRIME, size=perms, dtype=np.uint64)
-    signatures = np.empty((len(texts), perms), dtype=np.uint64)
+    index = MinHashLSH(num_perm=perms, params=(MINHASH_BANDS, perms // MINHASH_BANDS))
+    hashes = []
     for part in _progress(list(_chunks(len(texts))), progress, desc="minhash", unit="chunk"):
-        ids = [np.unique(tfidf.ids(text)) for text in texts[part]]
-        ids = [x if x.size else np.zeros(1, dtype=np.int64) for x in ids]  # no n-gram: shared bucket
-        flat = np.concatenate(ids).astype(np.uint64)
-        starts = np.cumsum([0] + [x.size for x in ids[:-1]])
-        for p in range(perms):
-            # ids and a, b < 2^31 keep a * id + b below 2^63 (no overflow before the mod)
-            hashed = (a[p] * flat + b[p]) % np.uint64(_PRIME)
-            signatures[part, p] = np.minimum.reduceat(hashed, starts)
-    return signatures
+        # a text without n-grams hashes one shared token, so such texts stay candidates of each other
+        sets = [[g.encode() for g in tfidf.grams(text)] or [b"\x00"] for text in texts[part]]
+        hashes += MinHash.bulk(sets, num_perm=perms, seed=seed)
+    for row, minhash in enumerate(hashes):
+        index.insert(row, minhash, check_duplication=False)
+    return index, hashes
 
 
-def _lsh_groups(signatures: np.ndarray, bands: int) -> Iterator[np.ndarray]:
-    """Row indices sharing a band of the signature (candidate near-duplicate groups, size >= 2)."""
-    width = signatures.shape[1] // bands
-    for band in range(bands):
-        block = np.ascontiguousarray(signatures[:, band * width : (band + 1) * width])
-        keys = block.view(np.dtype((np.void, block.dtype.itemsize * width))).ravel()
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
-        cuts = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
-        for members in np.split(order, cuts):
-            if members.size > MAX_BUCKET:
-                # templated data can make huge buckets; verify them in windows of rows with
-                # similar whole signatures (sorted), bounding the cost at the price of recall
-                members = members[np.lexsort(signatures[members].T[::-1])]
-                yield from (np.sort(members[part]) for part in _chunks(members.size, MAX_BUCKET))
-            elif members.size > 1:
-                yield np.sort(members)
+def _lsh_groups(index: Any, hashes: list[Any]) -> Iterator[np.ndarray]:
+    """Per row, the row and its earlier LSH candidates (a shared band), sorted; at most ``MAX_BUCKET``
+    of the latest candidates, so templated data (one huge bucket) bounds the cost at some recall."""
+    for row, minhash in enumerate(hashes):
+        earlier = sorted(key for key in index.query(minhash) if key < row)[-MAX_BUCKET:]
+        if earlier:
+            yield np.array([*earlier, row], dtype=np.int64)
 
 
 def _mark_later_neighbours(
@@ -172,24 +138,22 @@ def near_duplicates(
     distinct = np.array(sorted(first.values()), dtype=np.int64)
     unique_texts = [texts[i] for i in distinct]
     found = np.zeros(len(distinct), dtype=bool)
+    local: list[tuple[int, int, float]] = []
+    matrix = tfidf.transform(unique_texts)
     if len(distinct) <= exact_limit:
         method = "all-pairs"
-        groups: Iterator[np.ndarray] = iter([np.arange(len(distinct))])
-        matrix = tfidf.transform(unique_texts)
+        _mark_later_neighbours(matrix, np.arange(len(distinct)), threshold, found, local)
     else:
         method = "minhash-lsh"
-        signatures = minhash_signatures(tfidf, unique_texts, seed=seed, progress=progress)
-        groups = _lsh_groups(signatures, MINHASH_BANDS)
-        matrix = None
-    local: list[tuple[int, int, float]] = []
-    for members in _progress(groups, progress and method != "all-pairs", desc="verify", unit="group"):
-        todo = (
-            members if matrix is not None else members[: np.flatnonzero(~found[members]).max(initial=-1) + 1]
-        )
-        if todo.size < 2:
-            continue  # every later member is already marked
-        sub = matrix[todo] if matrix is not None else tfidf.transform([unique_texts[i] for i in todo])
-        _mark_later_neighbours(sub, todo, threshold, found, local)
+        index, hashes = minhash_lsh(tfidf, unique_texts, seed=seed, progress=progress)
+        for members in _progress(_lsh_groups(index, hashes), progress, desc="verify", unit="row"):
+            row, earlier = members[-1], members[:-1]
+            sims = (matrix[earlier] @ matrix[row].T).toarray().ravel()
+            hits = np.flatnonzero(sims >= threshold - 1e-9)
+            if hits.size:
+                found[row] = True
+                if len(local) < 20:
+                    local.append((int(earlier[hits[0]]), int(row), float(sims[hits[0]])))
     near[distinct[found]] = True
     pairs += [(int(distinct[i]), int(distinct[j]), c) for i, j, c in local[: 20 - len(pairs)]]
     return {"mask": near, "method": method, "pairs": pairs}

@@ -23,6 +23,7 @@ commands:
   eval        score accuracy and spread: --model M --tasks spread ... [--mode sample|score|both] --out DIR
   compare     side-by-side table and charts of eval runs: DIR_A DIR_B ... [--labels a b ...] --out DIR
   data-report diversity of a training set: DATA [--model M] [--select N] [--text-field F] --out DIR
+  data-build  multi-reference rows from prompts and teachers: PROMPTS --teacher M [--teacher M2] --out DIR
   push        share a run on the Hub: RUN_DIR --repo-id OWNER/NAME [--eval DIR] [--private] [--dry-run]
   grpo        GRPO with spread-keeping rewards: --config recipes/tiny-grpo-diversity.yaml [--key value ...]
   dpo         DPO on preference pairs: --config recipes/tiny-dpo.yaml [--key value ...]
@@ -39,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "compare": "compare",
     "push": "push",
     "data-report": "data_report",
+    "data-build": "data_build",
     "models": "models",
     "grpo": "grpo",
     "dpo": "dpo",

@@ -252,7 +252,8 @@ def _template_kwargs(row: dict[str, Any], where: str) -> str | None:
 def validate_row(row: Any, where: str) -> dict[str, Any]:
     """Check one multi-reference row and return it normalised (weights summing to one).
 
-    Unknown fields are errors (:func:`row_kind`); references given as one assistant message
+    Unknown fields are errors (:func:`row_kind`); ``metadata`` (an object) is accepted and dropped;
+    references given as one assistant message
     each are stored as their text; references that only differ by the eval's normalisation
     (:func:`spectrum_tune.text.normalize_answer`) are an error.
     """
@@ -266,6 +267,10 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
         raise DataError(where, "missing field 'references' (or 'completion' for plain SFT rows)")
     references = _reference_texts(row["references"], not isinstance(prompt, str), where)
     _check_distinct(references, where)
+    # provenance (data-build's teachers, counts, samples): checked, then left out of the dataset,
+    # as free-form nested objects do not fit one Arrow column and nothing trains on them
+    if not isinstance(row.get("metadata", {}), dict):
+        raise DataError(where, "'metadata' must be an object")
     weights = _validate_weights(row.get("weights"), len(references), where)
     normalised = {
         "prompt": prompt,
@@ -341,6 +346,8 @@ def validate_incontext_row(row: dict[str, Any], where: str) -> dict[str, Any]:
         raise DataError(where, "'description' must be a string")
     if not description and len(outputs) < 2:
         raise DataError(where, "without a description an in-context row needs >= 2 outputs")
+    if not isinstance(row.get("metadata", {}), dict):
+        raise DataError(where, "'metadata' must be an object")
     return {
         "prompt": incontext_messages(outputs, description, inputs),
         "references": [],

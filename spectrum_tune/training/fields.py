@@ -1,6 +1,7 @@
 """Row kinds and their fields: which rows get the spectrum loss, which are TRL's; strict field checks.
 
-A row is ``multiref`` (``prompt``, ``references``, ``weights``?, ``tools``?, ``chat_template_kwargs``?),
+A row is ``multiref`` (``prompt``, ``references``, ``weights``?, ``tools``?, ``chat_template_kwargs``?,
+``metadata``? -- an object kept for the record, e.g. ``data-build``'s provenance, never trained on),
 ``incontext`` (``description``?, ``inputs``?, ``outputs``) or a TRL single-target row (``text``,
 ``messages``, ``prompt``/``completion``, pre-tokenised ``input_ids``). Unknown fields never train
 silently: in a spectrum row every unknown field is an error; in a TRL row (where TRL ignores extra
@@ -40,10 +41,11 @@ class DataError(SpectrumError, ValueError):
 
 # `viewpoints`: an overtone row's listed viewpoints (evaluation.overtone); the loss ignores them, so
 # one file is both an overtone eval items file and SFT rows with a viewpoint-complete reference.
+# `metadata`: a built row's provenance (data_build), checked to be an object and dropped.
 MULTIREF_FIELDS = frozenset(
-    {"prompt", "references", "weights", "tools", "chat_template_kwargs", "viewpoints"}
+    {"prompt", "references", "weights", "tools", "chat_template_kwargs", "viewpoints", "metadata"}
 )
-INCONTEXT_FIELDS = frozenset({"description", "inputs", "outputs"})
+INCONTEXT_FIELDS = frozenset({"description", "inputs", "outputs", "metadata"})
 INTERNAL_FIELDS = frozenset({SOURCE_COLUMN, FORMAT_COLUMN, TEMPLATE_COLUMN})
 TRL_FIELDS = frozenset({
     "text", "messages", "conversations", "prompt", "completion", "tools", "chat_template_kwargs",

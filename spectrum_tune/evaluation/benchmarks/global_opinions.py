@@ -11,12 +11,18 @@ with lettered options; its references are the letters and its target the shares 
 * **steerable pluralism** (``globalopinionqa_steer``): two tasks with the same targets, one item per
   (question, country): ``..._steered`` names the country in the prompt, ``..._unsteered`` does not.
   Steerability is the drop in JS from the unsteered to the steered task.
+
+Questions are split by :func:`question_split`: one in five (by a salted hash of the question) is
+``train``, the rest ``test``. These loaders read only ``test``; ``spectrum-tune data-build
+public:globalopinionqa`` turns only ``train`` questions into training rows, so training on them
+never touches an eval question (``tests/data_build/test_public.py`` checks the two are disjoint).
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +34,26 @@ from .hub import hub_rows
 
 __all__ = [
     "HUB_ID",
+    "SPLITS",
     "load_distributional",
     "load_steerable",
     "parse_options",
     "parse_selections",
     "question_prompt",
+    "question_split",
+    "questions",
 ]
 
 HUB_ID = "Anthropic/llm_global_opinions"
 _MAPPING = re.compile(r"\{.*\}", re.DOTALL)
+SPLITS = ("train", "test")
+_SPLIT_SALT = "train-split-v1:"
+
+
+def question_split(question: str) -> str:
+    """``train`` for about one question in five (CRC32 of a salt and the stripped question), else
+    ``test``: stable across runs, machines and dataset orderings."""
+    return "train" if zlib.crc32((_SPLIT_SALT + question.strip()).encode()) % 5 == 0 else "test"
 
 
 def parse_selections(text: str, where: str) -> dict[str, list[float]]:
@@ -72,25 +89,32 @@ def question_prompt(question: str, options: list[str], country: str | None = Non
     return [{"role": "user", "content": "\n".join(lines)}]
 
 
-def _questions(max_items: int | None) -> list[tuple[str, str, list[str], dict[str, list[float]]]]:
-    """(where, question, options, {country: normalised shares}) for every usable row."""
-    questions = []
+def questions(
+    max_items: int | None = None, split: str = "test"
+) -> list[tuple[str, str, list[str], dict[str, list[float]]]]:
+    """(where, question, options, {country: normalised shares}) for every usable row of ``split``."""
+    if split not in SPLITS:
+        raise DataError(f"hub:{HUB_ID}", f"split must be one of {', '.join(SPLITS)}, not '{split}'")
+    found = []
     for index, row in enumerate(hub_rows(HUB_ID, "train")):
         where = f"hub:{HUB_ID}[{index}]"
         if not isinstance(row.get("question"), str) or not row["question"].strip():
             continue  # the reference skips rows without a question too
+        if question_split(row["question"]) != split:
+            continue
         options = parse_options(row.get("options"), where)
         shares = {}
         for country, values in parse_selections(row.get("selections"), where).items():
             if len(values) == len(options) and sum(values) > 0 and min(values) >= 0:
                 shares[country] = [v / sum(values) for v in values]
         if shares and len(options) <= 26:
-            questions.append((where, row["question"], options, shares))
-        if max_items is not None and len(questions) >= max_items:
+            found.append((where, row["question"], options, shares))
+        if max_items is not None and len(found) >= max_items:
             break
-    if not questions:
-        raise DataError(f"hub:{HUB_ID}", "no usable rows (question, options and matching selections)")
-    return questions
+    if not found:
+        raise DataError(f"hub:{HUB_ID}", f"no usable {split} rows (question, options and matching "
+                        "selections)")
+    return found
 
 
 def _item(where: str, prompt: list[dict[str, str]], options: list[str], target: list[float]) -> Item:
@@ -114,7 +138,7 @@ def _task(name: str, items: list[Item], description: str) -> Task:
 def load_distributional(country: str | None = None, max_items: int | None = None) -> list[Task]:
     """One distribution task: each question's target is ``country``'s shares, or the pooled mean."""
     items = []
-    for where, question, options, shares in _questions(max_items):
+    for where, question, options, shares in questions(max_items):
         if country is not None:
             if country not in shares:
                 continue
@@ -132,7 +156,7 @@ def load_distributional(country: str | None = None, max_items: int | None = None
 def load_steerable(country: str | None = None, max_items: int | None = None) -> list[Task]:
     """Steered and unsteered tasks over the same (question, country) targets."""
     steered, unsteered = [], []
-    for where, question, options, shares in _questions(max_items):
+    for where, question, options, shares in questions(max_items):
         for name, target in shares.items():
             if country is not None and name != country:
                 continue

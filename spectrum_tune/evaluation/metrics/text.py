@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-import re
 import warnings
-from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse
@@ -53,48 +52,54 @@ def self_bleu(texts: Sequence[str], *, tokenize: str = "13a", lowercase: bool = 
 # Embedding diversity
 # --------------------------------------------------------------------------------------
 
-_MULTI_WHITESPACE = re.compile(r"\s\s+")
-# Texts with no character n-gram share this pseudo-term, so they stay comparable:
-# identical to each other, orthogonal to everything else.
-_EMPTY_TERM = "\x00"
+def char_tfidf(
+    ngram_range: tuple[int, int] = (2, 4), dtype: Any = np.float64
+) -> Any:
+    """scikit-learn's ``TfidfVectorizer(analyzer="char")``: lowercase, whitespace runs squeezed, no
+    padding; raw counts times the smooth idf ``ln((1+n)/(1+df)) + 1``, rows L2-normalised."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(analyzer="char", ngram_range=ngram_range, dtype=dtype)
 
 
-def char_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
-    # Same analyzer as sklearn's TfidfVectorizer(analyzer="char"): lowercase, squeeze
-    # whitespace runs, no padding.
-    text = _MULTI_WHITESPACE.sub(" ", text.lower())
-    lo, hi = ngram_range
-    grams = [text[i : i + n] for n in range(lo, hi + 1) for i in range(len(text) - n + 1)]
-    return grams or [_EMPTY_TERM]
+def with_empty_term(matrix: scipy.sparse.spmatrix, always: bool = True) -> scipy.sparse.csr_matrix:
+    """``matrix`` with one more column, the pseudo-term of rows that have no n-gram (``always``
+    False: only when some row has none).
+
+    scikit-learn leaves such a text (shorter than the smallest n) a zero row, and cosine is undefined
+    on it; with the pseudo-term those texts ("", "7", "a") are identical to each other and orthogonal
+    to everything else, as the hand-written vectoriser this replaced made them. The term is the row's
+    only entry, so its idf does not matter after normalisation, and other rows are unchanged.
+    """
+    matrix = scipy.sparse.csr_matrix(matrix)
+    empty = (np.diff(matrix.indptr) == 0).astype(matrix.dtype)
+    if not always and not empty.any():
+        return matrix
+    return scipy.sparse.hstack([matrix, scipy.sparse.csr_matrix(empty[:, None])], format="csr")
 
 
 def tfidf_char_embeddings(
     texts: Sequence[str], ngram_range: tuple[int, int] = (2, 4)
 ) -> np.ndarray:
-    """L2-normalised TF-IDF vectors over character n-grams, shape ``(len(texts), vocab)``.
+    """L2-normalised TF-IDF vectors over character n-grams, shape ``(len(texts), vocab)`` (one more
+    column when a text has no n-gram).
 
-    Matches ``sklearn.feature_extraction.text.TfidfVectorizer(analyzer="char",
-    ngram_range=ngram_range)`` (raw counts, smooth idf ``ln((1+n)/(1+df)) + 1``, l2
-    rows), except that a text without any n-gram gets one shared pseudo-term instead
-    of a zero row. ``ngram_range`` is inclusive. Empty ``texts`` gives a ``(0, 0)`` array.
+    :func:`char_tfidf` (scikit-learn's vectoriser) fitted on ``texts``, plus :func:`with_empty_term`
+    for texts without any n-gram. ``ngram_range`` is inclusive. Empty ``texts`` gives a ``(0, 0)``
+    array. (Until scikit-learn replaced it, a hand-written vectoriser computed the same numbers;
+    ``tests/evaluation/test_metrics.py`` pins them.)
     """
     lo, hi = ngram_range
     if not 1 <= lo <= hi:
         raise ValueError(f"invalid ngram_range {ngram_range}")
     if len(texts) == 0:
         return np.zeros((0, 0))
-    vocab: dict[str, int] = {}
-    rows, cols, vals = [], [], []
-    for row, text in enumerate(texts):
-        for gram, count in Counter(char_ngrams(text, ngram_range)).items():
-            rows.append(row)
-            cols.append(vocab.setdefault(gram, len(vocab)))
-            vals.append(count)
-    tf = scipy.sparse.csr_matrix((vals, (rows, cols)), shape=(len(texts), len(vocab)), dtype=float)
-    df = np.bincount(cols, minlength=len(vocab))
-    idf = np.log((1 + len(texts)) / (1 + df)) + 1.0
-    x = tf.multiply(idf[None, :]).toarray()
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    vectorizer = char_tfidf(ngram_range)
+    try:
+        matrix = vectorizer.fit_transform(list(texts))
+    except ValueError:  # no text has an n-gram: scikit-learn refuses an empty vocabulary
+        matrix = scipy.sparse.csr_matrix((len(texts), 0))
+    return with_empty_term(matrix, always=False).toarray()
 
 
 def embed_texts(
