@@ -45,8 +45,10 @@ def main() -> None:
     model, tokenizer = load_for_eval(str(tiny_model_path()))
     items = sum(len(task.items) for task in tasks)
     refs = sum(len(item.references) for task in tasks for item in task.items)
-    print(f"# machine: {platform.machine()}, {args.threads} threads; tiny model; {len(tasks)} tasks, "
-          f"{items} items, {refs} references, {args.samples} samples/item")
+    print(
+        f"# machine: {platform.machine()}, {args.threads} threads; tiny model; {len(tasks)} tasks, "
+        f"{items} items, {refs} references, {args.samples} samples/item"
+    )
 
     def score(prefix_sharing: bool) -> None:
         for task in tasks:
@@ -54,8 +56,9 @@ def main() -> None:
 
     def sample() -> None:
         for task in tasks:
-            sample_task(model, tokenizer, task, samples=args.samples, batch_size=args.batch_size,
-                        progress=False)
+            sample_task(
+                model, tokenizer, task, samples=args.samples, batch_size=args.batch_size, progress=False
+            )
 
     shared = median_seconds(lambda: score(True), repeats=args.repeats, warmup=1)
     naive = median_seconds(lambda: score(False), repeats=args.repeats, warmup=1)
@@ -63,8 +66,10 @@ def main() -> None:
     print(f"score (prefix sharing)   {shared * 1e3:9.1f} ms")
     print(f"score (full sequences)   {naive * 1e3:9.1f} ms")
     print(f"sample (N={args.samples:<4d})         {sampled * 1e3:9.1f} ms")
-    print(f"SUMMARY eval modes ({items} items): sample/score = {sampled / shared:.1f}x; "
-          f"score full-sequence/prefix-shared = {naive / shared:.2f}x")
+    print(
+        f"SUMMARY eval modes ({items} items): sample/score = {sampled / shared:.1f}x; "
+        f"score full-sequence/prefix-shared = {naive / shared:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,12 @@ def single_reference_rows(config: dict, vocab: int) -> list[dict]:
     generator = torch.Generator().manual_seed(0)
     draw = lambda n: torch.randint(3, vocab, (n,), generator=generator).tolist()  # noqa: E731
     return [
-        {"prompt_ids": draw(config["prompt"]), "completion_ids": [[*draw(config["output"] - 1), 2]],
-         "completion_mask": [[1] * config["output"]], "weights": [1.0]}
+        {
+            "prompt_ids": draw(config["prompt"]),
+            "completion_ids": [[*draw(config["output"] - 1), 2]],
+            "completion_mask": [[1] * config["output"]],
+            "weights": [1.0],
+        }
         for _ in range(config["groups"])
     ]
 
@@ -50,13 +54,22 @@ def build_trainer(arm: str, model, tokenizer, rows: list[dict], *, h: str = "lin
     from spectrum_tune import SpectrumConfig, SpectrumTrainer
 
     args = SpectrumConfig(
-        output_dir="/tmp/bench-gem", report_to=[], save_strategy="no", bf16=bf16,
-        gradient_checkpointing=False, max_length=None, learning_rate=1e-4,
-        per_device_train_batch_size=len(rows), spectrum_loss_type="gem" if arm == "gem" else "nll",
-        spectrum_prefix_sharing=arm == "nll", gem_beta=0.7, gem_h=h,
+        output_dir="/tmp/bench-gem",
+        report_to=[],
+        save_strategy="no",
+        bf16=bf16,
+        gradient_checkpointing=False,
+        max_length=None,
+        learning_rate=1e-4,
+        per_device_train_batch_size=len(rows),
+        spectrum_loss_type="gem" if arm == "gem" else "nll",
+        spectrum_prefix_sharing=arm == "nll",
+        gem_beta=0.7,
+        gem_h=h,
     )
-    return SpectrumTrainer(model, args=args, train_dataset=Dataset.from_list(rows),
-                           processing_class=tokenizer)
+    return SpectrumTrainer(
+        model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
+    )
 
 
 def worker(config: dict) -> dict:
@@ -74,11 +87,17 @@ def worker(config: dict) -> dict:
     before = peak_rss_mib()
 
     seconds = median_seconds(step, repeats=config["repeats"])
-    memory = (torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available()
-              else peak_rss_mib() - before)
+    memory = (
+        torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else peak_rss_mib() - before
+    )
     params = sum(p.numel() for p in trainer.model.parameters()) / 1e6
-    return {**config, "seconds": seconds, "peak_mib": memory, "params_m": round(params, 1),
-            "vocab": trainer.model.config.vocab_size}
+    return {
+        **config,
+        "seconds": seconds,
+        "peak_mib": memory,
+        "params_m": round(params, 1),
+        "vocab": trainer.model.config.vocab_size,
+    }
 
 
 def run(config: dict) -> dict:
@@ -102,8 +121,15 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
-    base = dict(model=args.model, h=args.h, threads=args.threads, repeats=args.repeats, groups=args.groups,
-                prompt=args.prompt, output=args.output)
+    base = dict(
+        model=args.model,
+        h=args.h,
+        threads=args.threads,
+        repeats=args.repeats,
+        groups=args.groups,
+        prompt=args.prompt,
+        output=args.output,
+    )
     print(f"# machine: {platform.machine()}, {args.threads} threads, model {args.model}, h={args.h}")
     arms = ("nll", "nll-naive", "gem")
     runs = {arm: [] for arm in arms}
@@ -112,17 +138,27 @@ def main() -> None:
             runs[arm].append(run({**base, "arm": arm}))
     results = {}
     for arm, rs in runs.items():
-        results[arm] = {**rs[0], "seconds": statistics.median(r["seconds"] for r in rs),
-                        "peak_mib": statistics.median(r["peak_mib"] for r in rs)}
+        results[arm] = {
+            **rs[0],
+            "seconds": statistics.median(r["seconds"] for r in rs),
+            "peak_mib": statistics.median(r["peak_mib"] for r in rs),
+        }
         r = results[arm]
         spread = ", ".join(f"{x['seconds'] * 1e3:.0f}" for x in rs)
-        print(f"{arm:9s} step {r['seconds'] * 1e3:8.1f} ms (rounds: {spread})  "
-              f"peak +{r['peak_mib']:7.1f} MiB  ({r['params_m']}M params, V={r['vocab']})")
+        print(
+            f"{arm:9s} step {r['seconds'] * 1e3:8.1f} ms (rounds: {spread})  "
+            f"peak +{r['peak_mib']:7.1f} MiB  ({r['params_m']}M params, V={r['vocab']})"
+        )
     gem = results["gem"]
-    ratios = "; ".join(f"vs {arm} time {gem['seconds'] / results[arm]['seconds']:.2f}x memory "
-                       f"{gem['peak_mib'] / max(results[arm]['peak_mib'], 1e-9):.2f}x" for arm in arms[:2])
-    print(f"SUMMARY GEM on the same tokens ({args.groups} rows x K=1, P={args.prompt}, R={args.output}, "
-          f"model {args.model}, h={args.h}, {args.threads} thread(s)): {ratios} (target time <= 1.10x)")
+    ratios = "; ".join(
+        f"vs {arm} time {gem['seconds'] / results[arm]['seconds']:.2f}x memory "
+        f"{gem['peak_mib'] / max(results[arm]['peak_mib'], 1e-9):.2f}x"
+        for arm in arms[:2]
+    )
+    print(
+        f"SUMMARY GEM on the same tokens ({args.groups} rows x K=1, P={args.prompt}, R={args.output}, "
+        f"model {args.model}, h={args.h}, {args.threads} thread(s)): {ratios} (target time <= 1.10x)"
+    )
 
 
 if __name__ == "__main__":

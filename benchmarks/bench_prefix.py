@@ -25,10 +25,17 @@ def make_groups(prompt_len: int, output_len: int, k: int, groups: int, vocab: in
     rows = []
     for _ in range(groups):
         prompt = torch.randint(2, vocab, (prompt_len,), generator=generator).tolist()
-        completions = [[*torch.randint(2, vocab, (output_len - 1,), generator=generator).tolist(), 1]
-                       for _ in range(k)]
-        rows.append({"prompt_ids": prompt, "completion_ids": completions,
-                     "completion_mask": [[1] * output_len] * k, "weights": [1.0 / k] * k})
+        completions = [
+            [*torch.randint(2, vocab, (output_len - 1,), generator=generator).tolist(), 1] for _ in range(k)
+        ]
+        rows.append(
+            {
+                "prompt_ids": prompt,
+                "completion_ids": completions,
+                "completion_mask": [[1] * output_len] * k,
+                "weights": [1.0 / k] * k,
+            }
+        )
     return rows
 
 
@@ -75,15 +82,26 @@ def main() -> None:
     set_seed(0)
     model = random_llama(args.vocab, args.hidden, args.layers)
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    print(f"# machine: {platform.processor() or platform.machine()}, {args.threads} threads, "
-          f"load {os.getloadavg()[0]:.1f}; model {params:.1f}M params; K={args.k}, {args.groups} groups, "
-          f"R={args.output_tokens}")
+    print(
+        f"# machine: {platform.processor() or platform.machine()}, {args.threads} threads, "
+        f"load {os.getloadavg()[0]:.1f}; model {params:.1f}M params; K={args.k}, {args.groups} groups, "
+        f"R={args.output_tokens}"
+    )
     # A real trainer (its fused LM head, chunking and prefix checks); one chunk holds every sequence.
-    config = SpectrumConfig(output_dir="/tmp/bench-prefix", report_to=[], save_strategy="no",
-                            gradient_checkpointing=False, spectrum_chunk_size=10_000)
+    config = SpectrumConfig(
+        output_dir="/tmp/bench-prefix",
+        report_to=[],
+        save_strategy="no",
+        gradient_checkpointing=False,
+        spectrum_chunk_size=10_000,
+    )
     rows = make_groups(4, args.output_tokens, args.k, 1, args.vocab)
-    trainer = SpectrumTrainer(model, args=config, train_dataset=Dataset.from_list(rows),
-                              processing_class=AutoTokenizer.from_pretrained(tiny_model_path()))
+    trainer = SpectrumTrainer(
+        model,
+        args=config,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=AutoTokenizer.from_pretrained(tiny_model_path()),
+    )
     model = trainer.model
     model.train()
 
@@ -99,18 +117,26 @@ def main() -> None:
     for ratio in args.ratios:
         prompt_len = ratio * args.output_tokens
         rows = make_groups(prompt_len, args.output_tokens, args.k, args.groups, args.vocab)
-        naive, shared = (trainer._prepare_inputs(SpectrumCollator(0, prefix_sharing=sharing)(rows))
-                         for sharing in (False, True))
+        naive, shared = (
+            trainer._prepare_inputs(SpectrumCollator(0, prefix_sharing=sharing)(rows))
+            for sharing in (False, True)
+        )
         speedups = {}
         line = [f"P:R={ratio}:1 (P={prompt_len}, R={args.output_tokens})"]
         for train in (True, False):
             naive_s, shared_s = best_alternated(
-                [lambda batch=naive, train=train: step(batch, train),
-                 lambda batch=shared, train=train: step(batch, train)], args.repeats)
+                [
+                    lambda batch=naive, train=train: step(batch, train),
+                    lambda batch=shared, train=train: step(batch, train),
+                ],
+                args.repeats,
+            )
             name = "loss fwd+bwd" if train else "scoring"
             speedups[name] = naive_s / shared_s
-            line.append(f"{name} naive {naive_s * 1e3:.1f} ms, shared {shared_s * 1e3:.1f} ms "
-                        f"-> {naive_s / shared_s:.2f}x")
+            line.append(
+                f"{name} naive {naive_s * 1e3:.1f} ms, shared {shared_s * 1e3:.1f} ms "
+                f"-> {naive_s / shared_s:.2f}x"
+            )
         p, r, k = prompt_len, args.output_tokens, args.k
         line.append(f"ideal {(p + r) * k / (p + r * k):.2f}x")
         print(" | ".join(line))

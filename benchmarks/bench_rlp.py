@@ -52,11 +52,22 @@ def main() -> None:
     batch = args.prompts * args.generations
     with tempfile.TemporaryDirectory() as output_dir:
         config = GRPOConfig(
-            output_dir=output_dir, per_device_train_batch_size=batch, num_generations=args.generations,
-            max_completion_length=8, max_steps=1, report_to="none", disable_tqdm=True, seed=0,
+            output_dir=output_dir,
+            per_device_train_batch_size=batch,
+            num_generations=args.generations,
+            max_completion_length=8,
+            max_steps=1,
+            report_to="none",
+            disable_tqdm=True,
+            seed=0,
         )
-        trainer = GRPOTrainer(model=model, reward_funcs=[length_reward], args=config, train_dataset=dataset,
-                              processing_class=tokenizer)
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=[length_reward],
+            args=config,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+        )
     rlp = InformationGainReward(trainer.model, tokenizer, baseline="ema", ema_decay=0.999)
     arms = {"length": length_reward, "information_gain": rlp}
     inputs = [dict(dataset[i]) for i in range(args.prompts) for _ in range(args.generations)]

@@ -44,8 +44,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", default="all", choices=("heldout", "tuned", "all"))
     parser.add_argument("--items", type=int, help="only the first K items (over all tasks)")
     parser.add_argument("--samples", type=int, nargs="+", default=[30, 100], help="n per item")
-    parser.add_argument("--max-new-tokens", type=int,
-                        help="override every task's max_new_tokens (e.g. 4: a tuned model's short answers)")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        help="override every task's max_new_tokens (e.g. 4: a tuned model's short answers)",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -60,22 +63,35 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     model, tokenizer = _load(args.model)
     load_s = time.perf_counter() - start
-    jobs = [(task, index, item) for task in resolve_tasks(args.tasks, args.split)
-            for index, item in enumerate(task.items)][: args.items]
+    jobs = [
+        (task, index, item)
+        for task in resolve_tasks(args.tasks, args.split)
+        for index, item in enumerate(task.items)
+    ][: args.items]
     prompt_lengths = [len(_prompt_ids(item.prompt, tokenizer)) for _, _, item in jobs]
-    print(f"# machine: {platform.machine()}, {args.threads} threads; model {args.model} (loaded in "
-          f"{load_s:.0f} s); {len(jobs)} items of {args.tasks}; prompt tokens P mean "
-          f"{statistics.mean(prompt_lengths):.1f}; batch size {args.batch_size}"
-          + (f"; max_new_tokens {args.max_new_tokens}" if args.max_new_tokens else ""))
+    print(
+        f"# machine: {platform.machine()}, {args.threads} threads; model {args.model} (loaded in "
+        f"{load_s:.0f} s); {len(jobs)} items of {args.tasks}; prompt tokens P mean "
+        f"{statistics.mean(prompt_lengths):.1f}; batch size {args.batch_size}"
+        + (f"; max_new_tokens {args.max_new_tokens}" if args.max_new_tokens else "")
+    )
 
     def limit(task) -> int:
         return args.max_new_tokens or task.max_new_tokens
 
     def run(n: int, prefill_once: bool) -> list[list[str]]:
         return [
-            generate_samples(model, tokenizer, item.prompt, n, max_new_tokens=limit(task),
-                             stop=task.stop, batch_size=args.batch_size,
-                             seed=item_seed(args.seed, task.name, index), prefill_once=prefill_once)
+            generate_samples(
+                model,
+                tokenizer,
+                item.prompt,
+                n,
+                max_new_tokens=limit(task),
+                stop=task.stop,
+                batch_size=args.batch_size,
+                seed=item_seed(args.seed, task.name, index),
+                prefill_once=prefill_once,
+            )
             for task, index, item in jobs
         ]
 
@@ -102,12 +118,16 @@ def main(argv: list[str] | None = None) -> None:
             for p, row, (task, _, _) in zip(prompt_lengths, lengths, jobs, strict=True)
             for g in [min(max(row) + 1, limit(task))]
         ]
-        print(f"n={n:<4d} copied prompt {old:8.2f} s   encoded once {new:8.2f} s   ratio {old / new:5.2f}x   "
-              f"identical draws: {'yes' if identical else 'NO'}   mean R {mean_r:.1f} tokens; "
-              f"ideal for full-batch decoding {statistics.mean(ideal):.2f}x")
+        print(
+            f"n={n:<4d} copied prompt {old:8.2f} s   encoded once {new:8.2f} s   ratio {old / new:5.2f}x   "
+            f"identical draws: {'yes' if identical else 'NO'}   mean R {mean_r:.1f} tokens; "
+            f"ideal for full-batch decoding {statistics.mean(ideal):.2f}x"
+        )
         summary.append(f"n={n} {old / new:.2f}x")
-    print(f"SUMMARY sample mode ({args.model}, {len(jobs)} items): copied-prompt / encoded-once = "
-          + ", ".join(summary))
+    print(
+        f"SUMMARY sample mode ({args.model}, {len(jobs)} items): copied-prompt / encoded-once = "
+        + ", ".join(summary)
+    )
 
 
 if __name__ == "__main__":

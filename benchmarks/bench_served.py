@@ -23,8 +23,11 @@ import time
 import numpy as np
 import torch
 
-DEFAULT_TASKS = ["eval/spread/names_colors.yaml", "eval/spread/names_weekdays.yaml",
-                 "eval/spread/numbers_heldout_new_widths.yaml"]
+DEFAULT_TASKS = [
+    "eval/spread/names_colors.yaml",
+    "eval/spread/names_weekdays.yaml",
+    "eval/spread/numbers_heldout_new_widths.yaml",
+]
 
 
 def main() -> None:
@@ -53,22 +56,34 @@ def main() -> None:
     model, tokenizer = load_for_eval(args.model)
     backends = {
         "local": LocalBackend(model, tokenizer, batch_size=args.batch_size),
-        "served": ServedBackend(ServedOptions(args.endpoint, args.served_model, tokenizer=args.model,
-                                              concurrency=args.concurrency, n_per_request=args.batch_size,
-                                              seed=not args.no_seed)),
+        "served": ServedBackend(
+            ServedOptions(
+                args.endpoint,
+                args.served_model,
+                tokenizer=args.model,
+                concurrency=args.concurrency,
+                n_per_request=args.batch_size,
+                seed=not args.no_seed,
+            )
+        ),
     }
     server = backends["served"].describe()
     n_items = sum(len(task.items) for task in tasks)
-    print(f"# {platform.machine()}, {args.threads} local threads; {len(tasks)} tasks, {n_items} items, "
-          f"{args.samples} samples/item; server {server['host']} version {server['server_version']}")
+    print(
+        f"# {platform.machine()}, {args.threads} local threads; {len(tasks)} tasks, {n_items} items, "
+        f"{args.samples} samples/item; server {server['host']} version {server['server_version']}"
+    )
     counts: dict[str, list] = {}
     for name, backend in backends.items():
         start = time.perf_counter()
-        counts[name] = [sample_task(backend, None, task, samples=args.samples, progress=False)
-                        for task in tasks]
+        counts[name] = [
+            sample_task(backend, None, task, samples=args.samples, progress=False) for task in tasks
+        ]
         seconds = time.perf_counter() - start
-        print(f"sample {name:7s} {n_items * args.samples:6d} samples in {seconds:7.2f} s = "
-              f"{n_items * args.samples / seconds:8.1f} samples/s")
+        print(
+            f"sample {name:7s} {n_items * args.samples:6d} samples in {seconds:7.2f} s = "
+            f"{n_items * args.samples / seconds:8.1f} samples/s"
+        )
     for task, local, served in zip(tasks, counts["local"], counts["served"], strict=True):
         js = [counts_js(a["counts"], b["counts"]) for a, b in zip(local, served, strict=True)]
         print(f"  {task.name}: JS(local counts, served counts) mean {np.mean(js):.4f} over {len(js)} items")

@@ -32,8 +32,12 @@ import json
 import os
 import platform
 
-MODELS = {"tiny": None, "50m": {"hidden": 768, "layers": 8}, "256x4": {"hidden": 256, "layers": 4},
-          "smollm2": "smollm2"}
+MODELS = {
+    "tiny": None,
+    "50m": {"hidden": 768, "layers": 8},
+    "256x4": {"hidden": 256, "layers": 4},
+    "smollm2": "smollm2",
+}
 
 
 def token_groups(config: dict, vocab: int) -> list[dict]:
@@ -50,8 +54,18 @@ def token_groups(config: dict, vocab: int) -> list[dict]:
     return groups
 
 
-def build_trainer(arm: str, model, tokenizer, groups: list[dict], *, chunk: int = 64, bf16: bool = False,
-                  peft_config=None, groups_per_batch: int | None = None, **overrides):
+def build_trainer(
+    arm: str,
+    model,
+    tokenizer,
+    groups: list[dict],
+    *,
+    chunk: int = 64,
+    bf16: bool = False,
+    peft_config=None,
+    groups_per_batch: int | None = None,
+    **overrides,
+):
     """``(trainer, rows)`` for one arm on the same token groups: "sft" is trl.SFTTrainer on the K x G
     flattened sequences, "spectrum-naive" / "spectrum" SpectrumTrainer without / with prefix sharing;
     one batch holds every row, or ``groups_per_batch`` groups (SFTTrainer: their sequences).
@@ -61,8 +75,15 @@ def build_trainer(arm: str, model, tokenizer, groups: list[dict], *, chunk: int 
 
     from spectrum_tune import SpectrumConfig, SpectrumTrainer
 
-    common = dict(output_dir="/tmp/bench-trainer", report_to=[], save_strategy="no", bf16=bf16,
-                  gradient_checkpointing=False, max_length=None, learning_rate=1e-4)
+    common = dict(
+        output_dir="/tmp/bench-trainer",
+        report_to=[],
+        save_strategy="no",
+        bf16=bf16,
+        gradient_checkpointing=False,
+        max_length=None,
+        learning_rate=1e-4,
+    )
     common.update(overrides)
     k = len(groups[0]["completion_ids"])
     if groups_per_batch is not None:
@@ -74,17 +95,35 @@ def build_trainer(arm: str, model, tokenizer, groups: list[dict], *, chunk: int 
             for c in g["completion_ids"]
         ]
         size = len(rows) if groups_per_batch is None else batch["sft"]
-        trainer = SFTTrainer(model, args=SFTConfig(per_device_train_batch_size=size, **common),
-                             train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                             peft_config=peft_config)
+        trainer = SFTTrainer(
+            model,
+            args=SFTConfig(per_device_train_batch_size=size, **common),
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            peft_config=peft_config,
+        )
         return trainer, len(rows)
-    rows = [{**g, "completion_mask": [[1] * len(c) for c in g["completion_ids"]],
-             "weights": [1.0 / len(g["completion_ids"])] * len(g["completion_ids"])} for g in groups]
+    rows = [
+        {
+            **g,
+            "completion_mask": [[1] * len(c) for c in g["completion_ids"]],
+            "weights": [1.0 / len(g["completion_ids"])] * len(g["completion_ids"]),
+        }
+        for g in groups
+    ]
     size = len(rows) if groups_per_batch is None else batch["spectrum"]
     trainer = SpectrumTrainer(
-        model, args=SpectrumConfig(per_device_train_batch_size=size, spectrum_chunk_size=chunk,
-                                   spectrum_prefix_sharing=arm == "spectrum", **common),
-        train_dataset=Dataset.from_list(rows), processing_class=tokenizer, peft_config=peft_config)
+        model,
+        args=SpectrumConfig(
+            per_device_train_batch_size=size,
+            spectrum_chunk_size=chunk,
+            spectrum_prefix_sharing=arm == "spectrum",
+            **common,
+        ),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
     return trainer, len(rows)
 
 
@@ -103,9 +142,19 @@ def epoch_worker(config: dict) -> dict:
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     # TRL's defaults but one epoch (TRL: 3), no saving, reporting or progress bar
     trl_values = dict(max_length=1024, learning_rate=2e-5)  # what build_trainer sets otherwise
-    trainer, _ = build_trainer(arm, model, tokenizer, groups, bf16=bf16, groups_per_batch=config["batch"],
-                               gradient_checkpointing=config["checkpointing"], num_train_epochs=1,
-                               disable_tqdm=True, logging_strategy="no", **trl_values)
+    trainer, _ = build_trainer(
+        arm,
+        model,
+        tokenizer,
+        groups,
+        bf16=bf16,
+        groups_per_batch=config["batch"],
+        gradient_checkpointing=config["checkpointing"],
+        num_train_epochs=1,
+        disable_tqdm=True,
+        logging_strategy="no",
+        **trl_values,
+    )
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
@@ -130,14 +179,20 @@ def trl_defaults(base: dict, rounds: int) -> None:
         sft = best[("sft", on)]
         for arm in ("sft", "spectrum-naive", "spectrum"):
             r = best[(arm, on)]
-            print(f"checkpointing {'on ' if on else 'off'} {arm:15s} epoch {r['seconds']:7.2f} s  "
-                  f"peak tensors +{r['peak_mib']:7.1f} MiB  time {r['seconds'] / sft['seconds']:.2f}x  "
-                  f"memory {r['peak_mib'] / max(sft['peak_mib'], 1e-9):.2f}x")
+            print(
+                f"checkpointing {'on ' if on else 'off'} {arm:15s} epoch {r['seconds']:7.2f} s  "
+                f"peak tensors +{r['peak_mib']:7.1f} MiB  time {r['seconds'] / sft['seconds']:.2f}x  "
+                f"memory {r['peak_mib'] / max(sft['peak_mib'], 1e-9):.2f}x"
+            )
         r = best[("spectrum", on)]
-        summary.append(f"checkpointing {'on' if on else 'off'}: time {r['seconds'] / sft['seconds']:.2f}x "
-                       f"memory {r['peak_mib'] / max(sft['peak_mib'], 1e-9):.2f}x")
-    print(f"SUMMARY TRL defaults, SpectrumTrainer vs SFTTrainer epoch (64 prompts x 8 refs, P=24, R=4, "
-          f"hidden 256 x 4 layers, best of {rounds}): " + "; ".join(summary))
+        summary.append(
+            f"checkpointing {'on' if on else 'off'}: time {r['seconds'] / sft['seconds']:.2f}x "
+            f"memory {r['peak_mib'] / max(sft['peak_mib'], 1e-9):.2f}x"
+        )
+    print(
+        f"SUMMARY TRL defaults, SpectrumTrainer vs SFTTrainer epoch (64 prompts x 8 refs, P=24, R=4, "
+        f"hidden 256 x 4 layers, best of {rounds}): " + "; ".join(summary)
+    )
 
 
 def worker(config: dict) -> dict:
@@ -167,10 +222,14 @@ def main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=list(MODELS), default="tiny")
     parser.add_argument("--k-sweep", action="store_true")
-    parser.add_argument("--k-values", type=int, nargs="+", default=[16, 32, 128, 1000],
-                        help="--k-sweep: the K values")
-    parser.add_argument("--trl-defaults", action="store_true",
-                        help="one epoch with TRL's defaults, gradient checkpointing on and off")
+    parser.add_argument(
+        "--k-values", type=int, nargs="+", default=[16, 32, 128, 1000], help="--k-sweep: the K values"
+    )
+    parser.add_argument(
+        "--trl-defaults",
+        action="store_true",
+        help="one epoch with TRL's defaults, gradient checkpointing on and off",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="--trl-defaults: alternated runs per arm")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
@@ -181,8 +240,10 @@ def main() -> None:
         return
     base = dict(model=args.model, threads=args.threads, repeats=args.repeats, chunk=64)
     model = "256x4" if args.trl_defaults else args.model
-    print(f"# machine: {platform.machine()}, {args.threads} threads, model {model}, "
-          f"load {os.getloadavg()[0]:.1f}")
+    print(
+        f"# machine: {platform.machine()}, {args.threads} threads, model {model}, "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
     if args.trl_defaults:
         trl_defaults(base, args.rounds)
         return
@@ -196,25 +257,37 @@ def main() -> None:
         for k in args.k_values:  # each line as it comes: a K=1000 step on a real model takes minutes
             r = run({**sweep, "k": k})
             results.append(r)
-            print(f"K={r['k']:5d}  step {r['seconds'] * 1e3:8.1f} ms  "
-                  f"peak tensors +{r['peak_mib']:7.1f} MiB  "
-                  f"(rss +{r['rss_mib']:7.1f} MiB)", flush=True)
+            print(
+                f"K={r['k']:5d}  step {r['seconds'] * 1e3:8.1f} ms  "
+                f"peak tensors +{r['peak_mib']:7.1f} MiB  "
+                f"(rss +{r['rss_mib']:7.1f} MiB)",
+                flush=True,
+            )
         peak = {r["k"]: max(r["peak_mib"], 1e-9) for r in results}
         if {16, 32, 1000} <= set(peak):
-            print(f"SUMMARY peak tensor memory K=1000 / K=16 = {peak[1000] / peak[16]:.2f}x "
-                  f"(target <= 1.2x); K=1000 / K=32 = {peak[1000] / peak[32]:.2f}x (chunk 16, both two-pass)")
+            print(
+                f"SUMMARY peak tensor memory K=1000 / K=16 = {peak[1000] / peak[16]:.2f}x "
+                f"(target <= 1.2x); K=1000 / K=32 = {peak[1000] / peak[32]:.2f}x (chunk 16, both two-pass)"
+            )
         return
     shape = dict(groups=4, prompt=24, output=4, k=8)
     results = {arm: run({**base, **shape, "arm": arm}) for arm in ("sft", "spectrum-naive", "spectrum")}
     for arm, r in results.items():
-        print(f"{arm:15s} step {r['seconds'] * 1e3:8.1f} ms  peak tensors +{r['peak_mib']:7.1f} MiB  "
-              f"(rss +{r['rss_mib']:7.1f} MiB, {r['params_m']}M params)")
+        print(
+            f"{arm:15s} step {r['seconds'] * 1e3:8.1f} ms  peak tensors +{r['peak_mib']:7.1f} MiB  "
+            f"(rss +{r['rss_mib']:7.1f} MiB, {r['params_m']}M params)"
+        )
     sft = results["sft"]
-    print("SUMMARY vs SFTTrainer on the same tokens ("
-          f"{shape['groups']} groups x K={shape['k']}, P={shape['prompt']}, R={shape['output']}): "
-          + "; ".join(f"{arm} time {r['seconds'] / sft['seconds']:.2f}x memory "
-                      f"{r['peak_mib'] / max(sft['peak_mib'], 1e-9):.2f}x"
-                      for arm, r in results.items() if arm != "sft"))
+    print(
+        "SUMMARY vs SFTTrainer on the same tokens ("
+        f"{shape['groups']} groups x K={shape['k']}, P={shape['prompt']}, R={shape['output']}): "
+        + "; ".join(
+            f"{arm} time {r['seconds'] / sft['seconds']:.2f}x memory "
+            f"{r['peak_mib'] / max(sft['peak_mib'], 1e-9):.2f}x"
+            for arm, r in results.items()
+            if arm != "sft"
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,14 @@ def _groups(seed: int = 0) -> list[dict]:
     rows = []
     for prompt_len in PROMPTS:
         completions = [[*draw(2 + (3 * j) % 7), 1] for j in range(K)]  # 3 to 9 tokens, ending in id 1
-        rows.append({"prompt_ids": draw(prompt_len), "completion_ids": completions,
-                     "completion_mask": [[1] * len(c) for c in completions], "weights": [1.0 / K] * K})
+        rows.append(
+            {
+                "prompt_ids": draw(prompt_len),
+                "completion_ids": completions,
+                "completion_mask": [[1] * len(c) for c in completions],
+                "weights": [1.0 / K] * K,
+            }
+        )
     return rows
 
 
@@ -59,15 +65,26 @@ def _lora_trainer(attention: str, dtype: torch.dtype, output_dir: str) -> Any:
     model.config._attn_implementation = attention
     model.to(dtype)
     # init_lora_weights=False: A and B random, so both get gradients (B = 0 would zero A's)
-    lora = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM",
-                      init_lora_weights=False)
+    lora = LoraConfig(
+        r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM", init_lora_weights=False
+    )
     torch.manual_seed(1)
-    config = SpectrumConfig(output_dir=output_dir, report_to=[], save_strategy="no",
-                            gradient_checkpointing=False, bf16=dtype == torch.bfloat16,
-                            spectrum_chunk_size=10_000, use_cpu=not torch.cuda.is_available())
-    return SpectrumTrainer(model, args=config, train_dataset=Dataset.from_list(_groups()),
-                           processing_class=AutoTokenizer.from_pretrained(tiny_model_path()),
-                           peft_config=lora)
+    config = SpectrumConfig(
+        output_dir=output_dir,
+        report_to=[],
+        save_strategy="no",
+        gradient_checkpointing=False,
+        bf16=dtype == torch.bfloat16,
+        spectrum_chunk_size=10_000,
+        use_cpu=not torch.cuda.is_available(),
+    )
+    return SpectrumTrainer(
+        model,
+        args=config,
+        train_dataset=Dataset.from_list(_groups()),
+        processing_class=AutoTokenizer.from_pretrained(tiny_model_path()),
+        peft_config=lora,
+    )
 
 
 def _logps_and_grads(trainer: Any, model: Any, batch: dict, autocast: bool) -> tuple[torch.Tensor, dict]:
@@ -91,8 +108,9 @@ def _compare(a: tuple[torch.Tensor, dict], b: tuple[torch.Tensor, dict]) -> str:
     norms = torch.stack([b[1][n].norm() for n in names])
     relative = (difference.norm() / norms.norm()).item()
     worst = (difference / norms.clamp_min(1e-30)).max().item()
-    return (f"log-prob max|Δ| {logp_diff:.2e} nats, LoRA grad rel-norm {relative:.2e} "
-            f"(worst tensor {worst:.2e})")
+    return (
+        f"log-prob max|Δ| {logp_diff:.2e} nats, LoRA grad rel-norm {relative:.2e} (worst tensor {worst:.2e})"
+    )
 
 
 def prefix_exactness(dtypes: list[torch.dtype]) -> list[str]:
@@ -105,12 +123,16 @@ def prefix_exactness(dtypes: list[torch.dtype]) -> list[str]:
             trainer = _lora_trainer(attention, dtype, "/tmp/bench-exactness")
             model = trainer.model
             model.train()
-            full, shared = (trainer._prepare_inputs(SpectrumCollator(0, prefix_sharing=sharing)(rows))
-                            for sharing in (False, True))
+            full, shared = (
+                trainer._prepare_inputs(SpectrumCollator(0, prefix_sharing=sharing)(rows))
+                for sharing in (False, True)
+            )
             assert "prefix_ids" in shared and "prefix_ids" not in full
             autocast = dtype == torch.bfloat16
-            results = {name: _logps_and_grads(trainer, model, batch, autocast)
-                       for name, batch in (("full", full), ("shared", shared))}
+            results = {
+                name: _logps_and_grads(trainer, model, batch, autocast)
+                for name, batch in (("full", full), ("shared", shared))
+            }
             reference = copy.deepcopy(model).to(torch.float64)  # the same (rounded) weights in float64
             results["float64"] = _logps_and_grads(trainer, reference, full, autocast=False)
             name = str(dtype).removeprefix("torch.")
@@ -131,8 +153,12 @@ def _first_token_gap(model: Any, input_ids: torch.Tensor, n: int) -> float:
         cache, reason = encode_prompt(model, input_ids)
         if cache is None:
             raise RuntimeError(f"the prompt cannot be encoded once: {reason}")
-        once = model(input_ids=input_ids[:, -1:].expand(n, 1), cache=expanded_cache(cache, n),
-                     use_cache=True).logits[:, -1].float().log_softmax(-1)
+        once = (
+            model(input_ids=input_ids[:, -1:].expand(n, 1), cache=expanded_cache(cache, n), use_cache=True)
+            .logits[:, -1]
+            .float()
+            .log_softmax(-1)
+        )
     return (copied - once).abs().max().item()
 
 
@@ -146,8 +172,11 @@ def sampler_draws(dtypes: list[torch.dtype], items: int, samples: int) -> list[s
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_path())
-    jobs = [(task, index, item) for task in resolve_tasks(["eval/spread/numbers_heldout_seen_widths.yaml"])
-            for index, item in enumerate(task.items)][:items]
+    jobs = [
+        (task, index, item)
+        for task in resolve_tasks(["eval/spread/numbers_heldout_seen_widths.yaml"])
+        for index, item in enumerate(task.items)
+    ][:items]
     lines = []
     for dtype in dtypes:
         model = AutoModelForCausalLM.from_pretrained(tiny_model_path(), dtype=dtype).to(device).eval()
@@ -155,17 +184,29 @@ def sampler_draws(dtypes: list[torch.dtype], items: int, samples: int) -> list[s
         gap = 0.0
         for task, index, item in jobs:
             seed = item_seed(0, task.name, index)
-            draws = [generate_samples(model, tokenizer, item.prompt, samples, stop=task.stop, seed=seed,
-                                      max_new_tokens=task.max_new_tokens, prefill_once=once)
-                     for once in (False, True)]
+            draws = [
+                generate_samples(
+                    model,
+                    tokenizer,
+                    item.prompt,
+                    samples,
+                    stop=task.stop,
+                    seed=seed,
+                    max_new_tokens=task.max_new_tokens,
+                    prefill_once=once,
+                )
+                for once in (False, True)
+            ]
             matches = sum(a == b for a, b in zip(*draws, strict=True))
             same, total, same_items = same + matches, total + samples, same_items + (matches == samples)
             input_ids = torch.tensor([_prompt_ids(item.prompt, tokenizer)], device=device)
             gap = max(gap, _first_token_gap(model, input_ids, min(samples, 64)))
         name = str(dtype).removeprefix("torch.")
-        lines.append(f"sampler {name:8s} prompt-once vs generate(num_return_sequences={samples}), same seed: "
-                     f"{same}/{total} samples identical, {same_items}/{len(jobs)} items all identical; "
-                     f"first-token log-prob max|Δ| between the prefills {gap:.2e}")
+        lines.append(
+            f"sampler {name:8s} prompt-once vs generate(num_return_sequences={samples}), same seed: "
+            f"{same}/{total} samples identical, {same_items}/{len(jobs)} items all identical; "
+            f"first-token log-prob max|Δ| between the prefills {gap:.2e}"
+        )
         print(lines[-1], flush=True)
         del model
     return lines
@@ -176,8 +217,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--part", choices=["prefix", "sample", "both"], default="both")
     parser.add_argument("--items", type=int, default=8, help="sample: the first N held-out number items")
     parser.add_argument("--samples", type=int, default=100, help="sample: n per item")
-    parser.add_argument("--dtypes", nargs="+", choices=["float32", "bfloat16"], default=None,
-                        help="default: float32, and bfloat16 on a device that supports it")
+    parser.add_argument(
+        "--dtypes",
+        nargs="+",
+        choices=["float32", "bfloat16"],
+        default=None,
+        help="default: float32, and bfloat16 on a device that supports it",
+    )
     args = parser.parse_args(argv)
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
@@ -185,8 +231,10 @@ def main(argv: list[str] | None = None) -> None:
     dtypes = [getattr(torch, name) for name in names]
     device = torch.cuda.get_device_name(0) if cuda else f"CPU ({platform.machine()})"
     tf32 = torch.backends.cuda.matmul.allow_tf32
-    print(f"# machine: {device}; torch {torch.__version__}; CUDA matmul TF32 {'on' if tf32 else 'off'}",
-          flush=True)
+    print(
+        f"# machine: {device}; torch {torch.__version__}; CUDA matmul TF32 {'on' if tf32 else 'off'}",
+        flush=True,
+    )
     if args.part in ("prefix", "both"):
         prefix_exactness(dtypes)
     if args.part in ("sample", "both"):

@@ -30,10 +30,32 @@ from benchmarks import bench_gem, bench_trainer
 from benchmarks.common import median_seconds, peak_tensor_mib, random_llama, training_step_fn
 
 SIZES = {
-    "gpu": {"hidden": 768, "layers": 12, "vocab": 32768, "groups": 8, "prompt": 128, "output": 8,
-            "ks": (16, 64), "gem_rows": 16, "gem_output": 64, "samples": 100, "repeats": 10},
-    "smoke": {"hidden": 64, "layers": 2, "vocab": None, "groups": 2, "prompt": 16, "output": 4,
-              "ks": (4, 8), "gem_rows": 2, "gem_output": 8, "samples": 8, "repeats": 2},
+    "gpu": {
+        "hidden": 768,
+        "layers": 12,
+        "vocab": 32768,
+        "groups": 8,
+        "prompt": 128,
+        "output": 8,
+        "ks": (16, 64),
+        "gem_rows": 16,
+        "gem_output": 64,
+        "samples": 100,
+        "repeats": 10,
+    },
+    "smoke": {
+        "hidden": 64,
+        "layers": 2,
+        "vocab": None,
+        "groups": 2,
+        "prompt": 16,
+        "output": 4,
+        "ks": (4, 8),
+        "gem_rows": 2,
+        "gem_output": 8,
+        "samples": 8,
+        "repeats": 2,
+    },
 }
 
 
@@ -70,19 +92,26 @@ def spectrum_vs_sft(size: dict, tokenizer: Any, dtype: torch.dtype, bf16: bool) 
         measured = {}
         # the default chunk (64: two passes once the batch has more references) and one chunk of all
         # of them: on a GPU the chunked step is launch-bound, its time tracks the chunk count (docs/gpu.md)
-        for name, arm, chunk in (("sft", "sft", 64), ("spectrum", "spectrum", 64),
-                                 ("one chunk", "spectrum", size["groups"] * k)):
-            trainer, n = bench_trainer.build_trainer(arm, _model(size, tokenizer, dtype), tokenizer, groups,
-                                                     chunk=chunk, bf16=bf16)
+        for name, arm, chunk in (
+            ("sft", "sft", 64),
+            ("spectrum", "spectrum", 64),
+            ("one chunk", "spectrum", size["groups"] * k),
+        ):
+            trainer, n = bench_trainer.build_trainer(
+                arm, _model(size, tokenizer, dtype), tokenizer, groups, chunk=chunk, bf16=bf16
+            )
             measured[name] = _measure(trainer, n, size["repeats"])
             _release(trainer)
         (sft_s, sft_m), (spec_s, spec_m), (one_s, one_m) = measured.values()
-        rows.append((f"spectrum vs SFTTrainer, K={k} (G={size['groups']}, P={size['prompt']}, "
-                     f"R={size['output']})",
-                     f"time {spec_s / sft_s:.2f}x ({spec_s * 1e3:.1f} vs {sft_s * 1e3:.1f} ms), "
-                     f"memory {spec_m / max(sft_m, 1e-9):.2f}x ({spec_m:.1f} vs {sft_m:.1f} MiB); "
-                     f"in one chunk: time {one_s / sft_s:.2f}x ({one_s * 1e3:.1f} ms), "
-                     f"memory {one_m / max(sft_m, 1e-9):.2f}x ({one_m:.1f} MiB)"))
+        rows.append(
+            (
+                f"spectrum vs SFTTrainer, K={k} (G={size['groups']}, P={size['prompt']}, R={size['output']})",
+                f"time {spec_s / sft_s:.2f}x ({spec_s * 1e3:.1f} vs {sft_s * 1e3:.1f} ms), "
+                f"memory {spec_m / max(sft_m, 1e-9):.2f}x ({spec_m:.1f} vs {sft_m:.1f} MiB); "
+                f"in one chunk: time {one_s / sft_s:.2f}x ({one_s * 1e3:.1f} ms), "
+                f"memory {one_m / max(sft_m, 1e-9):.2f}x ({one_m:.1f} MiB)",
+            )
+        )
     return rows
 
 
@@ -96,9 +125,13 @@ def gem_vs_nll(size: dict, tokenizer: Any, dtype: torch.dtype, bf16: bool) -> li
         _release(trainer)
     (nll_s, nll_m), (gem_s, gem_m) = measured["nll-naive"], measured["gem"]
     vocab = size["vocab"] or len(tokenizer)
-    return [(f"GEM vs NLL, K=1 ({len(data)} rows, R={size['gem_output']}, V={vocab})",
-             f"time {gem_s / nll_s:.2f}x ({gem_s * 1e3:.1f} vs {nll_s * 1e3:.1f} ms), "
-             f"memory {gem_m / max(nll_m, 1e-9):.2f}x")]
+    return [
+        (
+            f"GEM vs NLL, K=1 ({len(data)} rows, R={size['gem_output']}, V={vocab})",
+            f"time {gem_s / nll_s:.2f}x ({gem_s * 1e3:.1f} vs {nll_s * 1e3:.1f} ms), "
+            f"memory {gem_m / max(nll_m, 1e-9):.2f}x",
+        )
+    ]
 
 
 def qlora_vs_lora(size: dict, tokenizer: Any, dtype: torch.dtype, bf16: bool) -> list[tuple[str, str]]:
@@ -110,22 +143,31 @@ def qlora_vs_lora(size: dict, tokenizer: Any, dtype: torch.dtype, bf16: bool) ->
     lora = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
     with tempfile.TemporaryDirectory(prefix="bench-gpu-") as folder:
         _model(size, tokenizer, torch.float32).save_pretrained(folder)
-        quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                          bnb_4bit_compute_dtype=dtype, bnb_4bit_use_double_quant=True)
+        quantization = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_compute_dtype=dtype,
+            bnb_4bit_use_double_quant=True,
+        )
         device_map = {"": 0} if torch.cuda.is_available() else None
         measured, weights = {}, {}
         for arm, kwargs in (("lora", {"dtype": dtype}), ("qlora", {"quantization_config": quantization})):
             model = AutoModelForCausalLM.from_pretrained(folder, device_map=device_map, **kwargs)
             weights[arm] = model.get_memory_footprint() / 2**20  # the base's weights: what 4-bit shrinks
-            trainer, n = bench_trainer.build_trainer("spectrum", model, tokenizer, groups, bf16=bf16,
-                                                     peft_config=lora)
+            trainer, n = bench_trainer.build_trainer(
+                "spectrum", model, tokenizer, groups, bf16=bf16, peft_config=lora
+            )
             measured[arm] = _measure(trainer, n, size["repeats"])
             _release(trainer, model)
     (lora_s, lora_m), (q_s, q_m) = measured["lora"], measured["qlora"]
-    return [(f"QLoRA vs LoRA r16, spectrum K={shape['k']}",
-             f"time {q_s / lora_s:.2f}x ({q_s * 1e3:.1f} vs {lora_s * 1e3:.1f} ms), "
-             f"step memory {q_m / max(lora_m, 1e-9):.2f}x ({q_m:.1f} vs {lora_m:.1f} MiB), "
-             f"weights {weights['qlora']:.0f} vs {weights['lora']:.0f} MiB")]
+    return [
+        (
+            f"QLoRA vs LoRA r16, spectrum K={shape['k']}",
+            f"time {q_s / lora_s:.2f}x ({q_s * 1e3:.1f} vs {lora_s * 1e3:.1f} ms), "
+            f"step memory {q_m / max(lora_m, 1e-9):.2f}x ({q_m:.1f} vs {lora_m:.1f} MiB), "
+            f"weights {weights['qlora']:.0f} vs {weights['lora']:.0f} MiB",
+        )
+    ]
 
 
 def sample_vs_score(size: dict, tokenizer: Any, dtype: torch.dtype) -> list[tuple[str, str]]:
@@ -151,8 +193,12 @@ def sample_vs_score(size: dict, tokenizer: Any, dtype: torch.dtype) -> list[tupl
     scored = median_seconds(score, repeats=repeats, warmup=1)
     sampled = median_seconds(sample, repeats=repeats, warmup=1)
     items = sum(len(task.items) for task in tasks)
-    return [(f"eval sample (N={size['samples']}) vs score, {items} items, V={len(tokenizer)}",
-             f"sample/score {sampled / scored:.1f}x ({sampled:.2f} vs {scored:.2f} s)")]
+    return [
+        (
+            f"eval sample (N={size['samples']}) vs score, {items} items, V={len(tokenizer)}",
+            f"sample/score {sampled / scored:.1f}x ({sampled:.2f} vs {scored:.2f} s)",
+        )
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -170,8 +216,10 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.cuda.get_device_name(0) if cuda else cpu
     sizes = "smoke" if size is SIZES["smoke"] else "gpu"
     cuda_version = f" (CUDA {torch.version.cuda})" if cuda else ""
-    print(f"# machine: {device}; torch {torch.__version__}{cuda_version}; dtype {dtype}; sizes {sizes} "
-          f"(hidden {size['hidden']}, {size['layers']} layers)")
+    print(
+        f"# machine: {device}; torch {torch.__version__}{cuda_version}; dtype {dtype}; sizes {sizes} "
+        f"(hidden {size['hidden']}, {size['layers']} layers)"
+    )
     tokenizer = _tokenizer()
     sections = {
         "spectrum": lambda: spectrum_vs_sft(size, tokenizer, dtype, bf16),

@@ -29,8 +29,12 @@ def top_level_ops(step) -> int:
     step()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         step()
-    return sum(1 for event in prof.events() if event.name.startswith("aten::")
-               and (event.cpu_parent is None or not event.cpu_parent.name.startswith("aten::")))
+    return sum(
+        1
+        for event in prof.events()
+        if event.name.startswith("aten::")
+        and (event.cpu_parent is None or not event.cpu_parent.name.startswith("aten::"))
+    )
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -54,8 +58,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         shape = {"groups": args.groups, "prompt": args.prompt, "output": args.output, "k": k}
         groups = bench_trainer.token_groups(shape, len(tokenizer))
         one_chunk = args.groups * k
-        for arm, chunk in (("sft", args.chunk), ("spectrum", args.chunk), ("spectrum", one_chunk),
-                           ("spectrum-naive", one_chunk)):
+        for arm, chunk in (
+            ("sft", args.chunk),
+            ("spectrum", args.chunk),
+            ("spectrum", one_chunk),
+            ("spectrum-naive", one_chunk),
+        ):
             model = random_llama(len(tokenizer), args.hidden, args.layers)
             trainer, rows = bench_trainer.build_trainer(arm, model, tokenizer, groups, chunk=chunk)
             ops = top_level_ops(training_step_fn(trainer, rows))

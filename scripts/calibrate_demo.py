@@ -37,17 +37,34 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         adapter = None
         if args.arm != "base":
-            argv = ["--config", str(ROOT / "recipes" / ARMS[args.arm]), "--output_dir", f"{tmp}/run",
-                    "--seed", str(args.seed), "--disable_tqdm", "true"]
+            argv = [
+                "--config",
+                str(ROOT / "recipes" / ARMS[args.arm]),
+                "--output_dir",
+                f"{tmp}/run",
+                "--seed",
+                str(args.seed),
+                "--disable_tqdm",
+                "true",
+            ]
             for pair in args.set:
                 key, value = pair.split("=", 1)
                 argv += [f"--{key}", value]
             summary = run_training(*parse_train_args(argv))
             adapter = f"{tmp}/run"
-            print(f"trained {summary['global_steps']} steps in {summary['wall_seconds']} s, "
-                  f"loss {summary['first_logged_loss']:.3f} -> {summary['last_logged_loss']:.3f}")
-        options = EvalOptions(model=base, adapter=adapter, tasks=["spread", "distribution", "accuracy"],
-                              out=Path(tmp) / "eval", mode="score", split="tuned", progress=False)
+            print(
+                f"trained {summary['global_steps']} steps in {summary['wall_seconds']} s, "
+                f"loss {summary['first_logged_loss']:.3f} -> {summary['last_logged_loss']:.3f}"
+            )
+        options = EvalOptions(
+            model=base,
+            adapter=adapter,
+            tasks=["spread", "distribution", "accuracy"],
+            out=Path(tmp) / "eval",
+            mode="score",
+            split="tuned",
+            progress=False,
+        )
         results = run_eval(options)
     js, answer = [], []
     for name, task in results["tasks"].items():
@@ -58,8 +75,10 @@ def main() -> None:
         elif "answer_prob" in score:
             answer.append(score["answer_prob"])
             print(f"  {name:28s} p(answer) {score['answer_prob']:.3f}")
-    print(f"{args.arm} {' '.join(args.set)}: tuned-split mean JS {sum(js) / len(js):.4f}, "
-          f"mean p(answer) {sum(answer) / len(answer):.3f}")
+    print(
+        f"{args.arm} {' '.join(args.set)}: tuned-split mean JS {sum(js) / len(js):.4f}, "
+        f"mean p(answer) {sum(answer) / len(answer):.3f}"
+    )
 
 
 if __name__ == "__main__":

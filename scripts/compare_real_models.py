@@ -21,8 +21,11 @@ import numpy as np
 from spectrum_tune.analysis.compare import compare_runs
 
 ARMS = ("base", "sft", "spectrum")
-METRICS = (("homogeneity", "homogeneity (1 - JS/ln 2), sampled"), ("top1", "top-1 agreement"),
-           ("score_js", "score-mode JS (exact)"))
+METRICS = (
+    ("homogeneity", "homogeneity (1 - JS/ln 2), sampled"),
+    ("top1", "top-1 agreement"),
+    ("score_js", "score-mode JS (exact)"),
+)
 
 
 def arm_evals(run: Path) -> dict[str, dict[str, Path]]:
@@ -37,8 +40,10 @@ def cross_cells(first: dict, second: dict, out: Path, tag: str, pairs: list[tupl
     payload = compare_runs([*first.values(), *second.values()], out / tag, labels)
     overall = payload["homogeneity"]["overall"]
     index = {label: i for i, label in enumerate(labels)}
-    return {pair: {key: overall[key][index[pair[0]]][index[pair[1]]] for key, _ in METRICS if key in overall}
-            for pair in pairs}
+    return {
+        pair: {key: overall[key][index[pair[0]]][index[pair[1]]] for key, _ in METRICS if key in overall}
+        for pair in pairs
+    }
 
 
 def _stat(values: list[float | None]) -> str:
@@ -59,22 +64,33 @@ def main(argv: list[str] | None = None) -> int:
     seeds = sorted(set(chat["sft"]) & set(plain["sft"]), key=int)
     cross: dict[str, list[dict]] = {arm: [] for arm in ARMS}
     for seed in seeds:
-        cells = cross_cells({f"smollm2-{arm}": chat[arm][seed] for arm in ARMS},
-                            {f"gemma-{arm}": plain[arm][seed] for arm in ARMS}, args.out, f"seed-{seed}",
-                            [(f"smollm2-{arm}", f"gemma-{arm}") for arm in ARMS])
+        cells = cross_cells(
+            {f"smollm2-{arm}": chat[arm][seed] for arm in ARMS},
+            {f"gemma-{arm}": plain[arm][seed] for arm in ARMS},
+            args.out,
+            f"seed-{seed}",
+            [(f"smollm2-{arm}", f"gemma-{arm}") for arm in ARMS],
+        )
         for arm in ARMS:
             cross[arm].append(cells[(f"smollm2-{arm}", f"gemma-{arm}")])
     noise: dict[str, list[dict]] = {arm: [] for arm in ARMS}
     if len(seeds) > 1:  # one model against itself, seed 0 vs seed 1: what sampling alone gives
         for name, evals in (("smollm2", chat), ("gemma", plain)):
-            cells = cross_cells({f"{arm}-a": evals[arm][seeds[0]] for arm in ARMS},
-                                {f"{arm}-b": evals[arm][seeds[1]] for arm in ARMS}, args.out,
-                                f"noise-{name}", [(f"{arm}-a", f"{arm}-b") for arm in ARMS])
+            cells = cross_cells(
+                {f"{arm}-a": evals[arm][seeds[0]] for arm in ARMS},
+                {f"{arm}-b": evals[arm][seeds[1]] for arm in ARMS},
+                args.out,
+                f"noise-{name}",
+                [(f"{arm}-a", f"{arm}-b") for arm in ARMS],
+            )
             for arm in ARMS:
                 noise[arm].append(cells[(f"{arm}-a", f"{arm}-b")])
     print(f"held-out open tasks, seeds {', '.join(seeds)}; compare reports in {args.out}/")
-    print("| arm | " + " | ".join(f"SmolLM2 vs Gemma: {title}" for _, title in METRICS)
-          + " | same model, two seeds: homogeneity | top-1 |")
+    print(
+        "| arm | "
+        + " | ".join(f"SmolLM2 vs Gemma: {title}" for _, title in METRICS)
+        + " | same model, two seeds: homogeneity | top-1 |"
+    )
     print("|---" * (len(METRICS) + 3) + "|")
     for arm in ARMS:
         cells = [_stat([c.get(key) for c in cross[arm]]) for key, _ in METRICS]

@@ -44,38 +44,127 @@ answer's first token by SentencePiece/BPE tokenizers, and the answer would be to
 
 # --- categories: (phrasings, valid answers) --------------------------------------------------------
 TRAIN_CATEGORIES: dict[str, tuple[list[str], list[str]]] = {
-    "fruit": (["Name a fruit.", "Tell me a fruit you might find at a grocery store.", "What's a fruit?"],
-              ["apple", "banana", "orange", "grape", "mango", "pear", "peach", "cherry", "strawberry",
-               "pineapple", "watermelon", "kiwi", "plum", "lemon", "blueberry"]),
-    "vegetable": (["Name a vegetable.", "Give me the name of a vegetable."],
-                  ["carrot", "broccoli", "spinach", "potato", "onion", "cabbage", "lettuce", "celery",
-                   "cucumber", "pea", "cauliflower", "zucchini"]),
-    "instrument": (["Name a musical instrument.", "What's an instrument someone could learn to play?"],
-                   ["piano", "guitar", "violin", "drums", "flute", "trumpet", "cello", "saxophone",
-                    "clarinet", "harp", "trombone", "ukulele"]),
-    "planet": (["Name a planet in our solar system.", "Pick one of the planets of the solar system."],
-               ["Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune"]),
-    "sport": (["Name a sport.", "Tell me a sport people play."],
-              ["soccer", "basketball", "tennis", "baseball", "golf", "hockey", "cricket", "rugby",
-               "volleyball", "swimming", "boxing", "cycling"]),
-    "zodiac": (["Name a zodiac sign.", "What's a sign of the zodiac?"],
-               ["Aries", "Taurus", "Gemini", "Cancer", "Leo", "Virgo", "Libra", "Scorpio", "Sagittarius",
-                "Capricorn", "Aquarius", "Pisces"]),
-    "continent": (["Name a continent.", "Pick a continent."],
-                  ["Africa", "Antarctica", "Asia", "Australia", "Europe", "North America", "South America"]),
-    "ocean": (["Name an ocean.", "Tell me one of the world's oceans."],
-              ["Pacific", "Atlantic", "Indian", "Arctic", "Southern"]),
-    "suit": (["Name a suit in a deck of playing cards.", "Pick a card suit."],
-             ["hearts", "diamonds", "clubs", "spades"]),
-    "chess": (["Name a chess piece.", "What's a piece in chess?"],
-              ["king", "queen", "rook", "bishop", "knight", "pawn"]),
-    "farm_animal": (["Name a farm animal.", "What animal might you see on a farm?"],
-                    ["cow", "pig", "sheep", "goat", "chicken", "horse", "duck", "donkey", "turkey"]),
+    "fruit": (
+        ["Name a fruit.", "Tell me a fruit you might find at a grocery store.", "What's a fruit?"],
+        [
+            "apple",
+            "banana",
+            "orange",
+            "grape",
+            "mango",
+            "pear",
+            "peach",
+            "cherry",
+            "strawberry",
+            "pineapple",
+            "watermelon",
+            "kiwi",
+            "plum",
+            "lemon",
+            "blueberry",
+        ],
+    ),
+    "vegetable": (
+        ["Name a vegetable.", "Give me the name of a vegetable."],
+        [
+            "carrot",
+            "broccoli",
+            "spinach",
+            "potato",
+            "onion",
+            "cabbage",
+            "lettuce",
+            "celery",
+            "cucumber",
+            "pea",
+            "cauliflower",
+            "zucchini",
+        ],
+    ),
+    "instrument": (
+        ["Name a musical instrument.", "What's an instrument someone could learn to play?"],
+        [
+            "piano",
+            "guitar",
+            "violin",
+            "drums",
+            "flute",
+            "trumpet",
+            "cello",
+            "saxophone",
+            "clarinet",
+            "harp",
+            "trombone",
+            "ukulele",
+        ],
+    ),
+    "planet": (
+        ["Name a planet in our solar system.", "Pick one of the planets of the solar system."],
+        ["Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune"],
+    ),
+    "sport": (
+        ["Name a sport.", "Tell me a sport people play."],
+        [
+            "soccer",
+            "basketball",
+            "tennis",
+            "baseball",
+            "golf",
+            "hockey",
+            "cricket",
+            "rugby",
+            "volleyball",
+            "swimming",
+            "boxing",
+            "cycling",
+        ],
+    ),
+    "zodiac": (
+        ["Name a zodiac sign.", "What's a sign of the zodiac?"],
+        [
+            "Aries",
+            "Taurus",
+            "Gemini",
+            "Cancer",
+            "Leo",
+            "Virgo",
+            "Libra",
+            "Scorpio",
+            "Sagittarius",
+            "Capricorn",
+            "Aquarius",
+            "Pisces",
+        ],
+    ),
+    "continent": (
+        ["Name a continent.", "Pick a continent."],
+        ["Africa", "Antarctica", "Asia", "Australia", "Europe", "North America", "South America"],
+    ),
+    "ocean": (
+        ["Name an ocean.", "Tell me one of the world's oceans."],
+        ["Pacific", "Atlantic", "Indian", "Arctic", "Southern"],
+    ),
+    "suit": (
+        ["Name a suit in a deck of playing cards.", "Pick a card suit."],
+        ["hearts", "diamonds", "clubs", "spades"],
+    ),
+    "chess": (
+        ["Name a chess piece.", "What's a piece in chess?"],
+        ["king", "queen", "rook", "bishop", "knight", "pawn"],
+    ),
+    "farm_animal": (
+        ["Name a farm animal.", "What animal might you see on a farm?"],
+        ["cow", "pig", "sheep", "goat", "chicken", "horse", "duck", "donkey", "turkey"],
+    ),
     "vowel": (["Name a vowel in the English alphabet.", "Pick a vowel."], ["a", "e", "i", "o", "u"]),
-    "language": (["Name a programming language.", "Tell me a programming language."],
-                 ["Python", "Java", "C", "JavaScript", "Rust", "Go", "Ruby", "Haskell", "Swift", "Kotlin"]),
-    "shape": (["Name a geometric shape.", "Give me a shape."],
-              ["circle", "square", "triangle", "rectangle", "pentagon", "hexagon", "oval", "rhombus"]),
+    "language": (
+        ["Name a programming language.", "Tell me a programming language."],
+        ["Python", "Java", "C", "JavaScript", "Rust", "Go", "Ruby", "Haskell", "Swift", "Kotlin"],
+    ),
+    "shape": (
+        ["Name a geometric shape.", "Give me a shape."],
+        ["circle", "square", "triangle", "rectangle", "pentagon", "hexagon", "oval", "rhombus"],
+    ),
 }
 TUNED_CATEGORIES: dict[str, tuple[list[str], list[str]]] = {
     "noble_gas": (["Name a noble gas."], ["helium", "neon", "argon", "krypton", "xenon", "radon"]),
@@ -85,36 +174,135 @@ TUNED_CATEGORIES: dict[str, tuple[list[str], list[str]]] = {
     "tree": (["Name a kind of tree."], ["oak", "maple", "pine", "birch", "willow", "elm", "cedar", "spruce"]),
 }
 HELDOUT_CATEGORIES: dict[str, tuple[list[str], list[str]]] = {
-    "us_state": (["Name a US state.", "Tell me one of the fifty states."],
-                 ["Alabama", "Alaska", "Arizona", "Arkansas", "California", "Colorado", "Connecticut",
-                  "Delaware", "Florida", "Georgia", "Hawaii", "Idaho", "Illinois", "Indiana", "Iowa",
-                  "Kansas", "Kentucky", "Louisiana", "Maine", "Maryland", "Massachusetts", "Michigan",
-                  "Minnesota", "Mississippi", "Missouri", "Montana", "Nebraska", "Nevada", "New Hampshire",
-                  "New Jersey", "New Mexico", "New York", "North Carolina", "North Dakota", "Ohio",
-                  "Oklahoma", "Oregon", "Pennsylvania", "Rhode Island", "South Carolina", "South Dakota",
-                  "Tennessee", "Texas", "Utah", "Vermont", "Virginia", "Washington", "West Virginia",
-                  "Wisconsin", "Wyoming"]),
-    "car_brand": (["Name a car brand.", "Tell me a company that makes cars."],
-                  ["Toyota", "Ford", "Honda", "BMW", "Audi", "Tesla", "Volkswagen", "Chevrolet", "Nissan",
-                   "Hyundai", "Kia", "Mercedes-Benz", "Porsche", "Ferrari", "Subaru", "Mazda", "Volvo",
-                   "Jeep", "Lexus", "Fiat"]),
-    "prime": (["Name a prime number less than 50.", "Give me a prime number below 50."],
-              ["2", "3", "5", "7", "11", "13", "17", "19", "23", "29", "31", "37", "41", "43", "47"]),
-    "south_american_country": (["Name a country in South America."],
-                               ["Argentina", "Bolivia", "Brazil", "Chile", "Colombia", "Ecuador", "Guyana",
-                                "Paraguay", "Peru", "Suriname", "Uruguay", "Venezuela"]),
-    "canadian_province": (["Name a Canadian province."],
-                          ["Alberta", "British Columbia", "Manitoba", "New Brunswick",
-                           "Newfoundland and Labrador", "Nova Scotia", "Ontario", "Prince Edward Island",
-                           "Quebec", "Saskatchewan"]),
+    "us_state": (
+        ["Name a US state.", "Tell me one of the fifty states."],
+        [
+            "Alabama",
+            "Alaska",
+            "Arizona",
+            "Arkansas",
+            "California",
+            "Colorado",
+            "Connecticut",
+            "Delaware",
+            "Florida",
+            "Georgia",
+            "Hawaii",
+            "Idaho",
+            "Illinois",
+            "Indiana",
+            "Iowa",
+            "Kansas",
+            "Kentucky",
+            "Louisiana",
+            "Maine",
+            "Maryland",
+            "Massachusetts",
+            "Michigan",
+            "Minnesota",
+            "Mississippi",
+            "Missouri",
+            "Montana",
+            "Nebraska",
+            "Nevada",
+            "New Hampshire",
+            "New Jersey",
+            "New Mexico",
+            "New York",
+            "North Carolina",
+            "North Dakota",
+            "Ohio",
+            "Oklahoma",
+            "Oregon",
+            "Pennsylvania",
+            "Rhode Island",
+            "South Carolina",
+            "South Dakota",
+            "Tennessee",
+            "Texas",
+            "Utah",
+            "Vermont",
+            "Virginia",
+            "Washington",
+            "West Virginia",
+            "Wisconsin",
+            "Wyoming",
+        ],
+    ),
+    "car_brand": (
+        ["Name a car brand.", "Tell me a company that makes cars."],
+        [
+            "Toyota",
+            "Ford",
+            "Honda",
+            "BMW",
+            "Audi",
+            "Tesla",
+            "Volkswagen",
+            "Chevrolet",
+            "Nissan",
+            "Hyundai",
+            "Kia",
+            "Mercedes-Benz",
+            "Porsche",
+            "Ferrari",
+            "Subaru",
+            "Mazda",
+            "Volvo",
+            "Jeep",
+            "Lexus",
+            "Fiat",
+        ],
+    ),
+    "prime": (
+        ["Name a prime number less than 50.", "Give me a prime number below 50."],
+        ["2", "3", "5", "7", "11", "13", "17", "19", "23", "29", "31", "37", "41", "43", "47"],
+    ),
+    "south_american_country": (
+        ["Name a country in South America."],
+        [
+            "Argentina",
+            "Bolivia",
+            "Brazil",
+            "Chile",
+            "Colombia",
+            "Ecuador",
+            "Guyana",
+            "Paraguay",
+            "Peru",
+            "Suriname",
+            "Uruguay",
+            "Venezuela",
+        ],
+    ),
+    "canadian_province": (
+        ["Name a Canadian province."],
+        [
+            "Alberta",
+            "British Columbia",
+            "Manitoba",
+            "New Brunswick",
+            "Newfoundland and Labrador",
+            "Nova Scotia",
+            "Ontario",
+            "Prince Edward Island",
+            "Quebec",
+            "Saskatchewan",
+        ],
+    ),
 }
 
 NUMBER_PHRASINGS = {
-    "train": ["Pick a random number between {a} and {b}.", "Give me a random integer from {a} to {b}.",
-              "Choose any whole number from {a} to {b}, inclusive."],
+    "train": [
+        "Pick a random number between {a} and {b}.",
+        "Give me a random integer from {a} to {b}.",
+        "Choose any whole number from {a} to {b}, inclusive.",
+    ],
     "tuned": ["Pick a random number between {a} and {b}."],
-    "heldout": ["Pick a random number between {a} and {b}.",
-                "Choose any whole number from {a} to {b}, inclusive."],
+    "heldout": [
+        "Pick a random number between {a} and {b}.",
+        "Choose any whole number from {a} to {b}, inclusive.",
+    ],
 }
 NUMBER_RANGES = {
     "train": [(1, 5), (0, 4), (3, 8), (10, 15), (1, 10), (0, 9), (20, 29), (5, 14), (30, 34), (31, 40)],
@@ -127,35 +315,70 @@ ODDS = {
     "train": [
         ("A coin is weighted to land heads {p}% of the time. Flip it: heads or tails?", ["heads", "tails"], p)
         for p in (20, 70, 90)
-    ] + [
-        ("A bag holds {r} red marbles and {b} blue marbles. Draw one without looking: red or blue?",
-         ["red", "blue"], (r, b)) for r, b in ((3, 1), (1, 4), (2, 3))
-    ] + [("Roll a fair six-sided die. What number comes up?", ["1", "2", "3", "4", "5", "6"], None)],
-    "tuned": [("A coin is weighted to land heads {p}% of the time. Flip it: heads or tails?",
-               ["heads", "tails"], 40)],
+    ]
+    + [
+        (
+            "A bag holds {r} red marbles and {b} blue marbles. Draw one without looking: red or blue?",
+            ["red", "blue"],
+            (r, b),
+        )
+        for r, b in ((3, 1), (1, 4), (2, 3))
+    ]
+    + [("Roll a fair six-sided die. What number comes up?", ["1", "2", "3", "4", "5", "6"], None)],
+    "tuned": [
+        (
+            "A coin is weighted to land heads {p}% of the time. Flip it: heads or tails?",
+            ["heads", "tails"],
+            40,
+        )
+    ],
     "heldout": [
-        ("A spinner is green {g}% of the time and yellow otherwise. Spin it: green or yellow?",
-         ["green", "yellow"], g) for g in (30, 85)
-    ] + [("A jar has {x} striped and {y} plain candies. Take one at random: striped or plain?",
-          ["striped", "plain"], (5, 2))],
+        (
+            "A spinner is green {g}% of the time and yellow otherwise. Spin it: green or yellow?",
+            ["green", "yellow"],
+            g,
+        )
+        for g in (30, 85)
+    ]
+    + [
+        (
+            "A jar has {x} striped and {y} plain candies. Take one at random: striped or plain?",
+            ["striped", "plain"],
+            (5, 2),
+        )
+    ],
 }
 
 CLOSED = {
-    "train": [("How many days are in a week?", "7"), ("What color is the sky on a clear day?", "blue"),
-              ("What is 3 plus 4?", "7"), ("What is the capital of France?", "Paris"),
-              ("How many legs does a dog have?", "4"), ("What is the opposite of hot?", "cold"),
-              ("Which planet do we live on?", "Earth"), ("What is 10 minus 6?", "4"),
-              ("What is the capital of Japan?", "Tokyo"), ("How many hours are in a day?", "24")],
-    "tuned": [("What is 5 plus 6?", "11"), ("What is the capital of Italy?", "Rome"),
-              ("How many months are in a year?", "12")],
-    "heldout": [("How many legs does a spider have?", "8"),
-                ("What is the largest planet in the solar system?", "Jupiter"),
-                ("What is 9 plus 8?", "17"), ("What is the capital of Spain?", "Madrid"),
-                ("How many sides does a triangle have?", "3"),
-                ("What is the boiling point of water in degrees Celsius?", "100"),
-                ("What is 20 minus 7?", "13"), ("What is the capital of Germany?", "Berlin"),
-                ("What gas do plants breathe in?", "carbon dioxide"),
-                ("How many minutes are in an hour?", "60")],
+    "train": [
+        ("How many days are in a week?", "7"),
+        ("What color is the sky on a clear day?", "blue"),
+        ("What is 3 plus 4?", "7"),
+        ("What is the capital of France?", "Paris"),
+        ("How many legs does a dog have?", "4"),
+        ("What is the opposite of hot?", "cold"),
+        ("Which planet do we live on?", "Earth"),
+        ("What is 10 minus 6?", "4"),
+        ("What is the capital of Japan?", "Tokyo"),
+        ("How many hours are in a day?", "24"),
+    ],
+    "tuned": [
+        ("What is 5 plus 6?", "11"),
+        ("What is the capital of Italy?", "Rome"),
+        ("How many months are in a year?", "12"),
+    ],
+    "heldout": [
+        ("How many legs does a spider have?", "8"),
+        ("What is the largest planet in the solar system?", "Jupiter"),
+        ("What is 9 plus 8?", "17"),
+        ("What is the capital of Spain?", "Madrid"),
+        ("How many sides does a triangle have?", "3"),
+        ("What is the boiling point of water in degrees Celsius?", "100"),
+        ("What is 20 minus 7?", "13"),
+        ("What is the capital of Germany?", "Berlin"),
+        ("What gas do plants breathe in?", "carbon dioxide"),
+        ("How many minutes are in an hour?", "60"),
+    ],
 }
 
 
@@ -180,12 +403,20 @@ def _odds_row(template: str, answers: list[str], param: Any) -> tuple[str, list[
 def open_rows(split: str) -> list[dict[str, Any]]:
     """Multi-reference rows (question text, answers, weights, family) of one split's open prompts."""
     categories = {"train": TRAIN_CATEGORIES, "tuned": TUNED_CATEGORIES, "heldout": HELDOUT_CATEGORIES}[split]
-    rows = [{"family": name, "question": phrasing, "references": answers}
-            for name, (phrasings, answers) in categories.items() for phrasing in phrasings]
+    rows = [
+        {"family": name, "question": phrasing, "references": answers}
+        for name, (phrasings, answers) in categories.items()
+        for phrasing in phrasings
+    ]
     for a, b in NUMBER_RANGES[split]:
         for phrasing in NUMBER_PHRASINGS[split]:
-            rows.append({"family": "numbers", "question": phrasing.format(a=a, b=b),
-                         "references": [str(n) for n in range(a, b + 1)]})
+            rows.append(
+                {
+                    "family": "numbers",
+                    "question": phrasing.format(a=a, b=b),
+                    "references": [str(n) for n in range(a, b + 1)],
+                }
+            )
     for template, answers, param in ODDS[split]:
         text, weights = _odds_row(template, answers, param)
         rows.append({"family": "odds", "question": text, "references": answers, "weights": weights})
@@ -217,12 +448,15 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 def write_training(rng: random.Random) -> None:
     rows = open_rows("train") + closed_rows("train")
     for suffix, render in (("", chat), ("-plain", plain)):
-        write_jsonl(DATA / f"train-multiref{suffix}.jsonl",
-                    [_row(render(r["question"]), r["references"], r.get("weights")) for r in rows])
+        write_jsonl(
+            DATA / f"train-multiref{suffix}.jsonl",
+            [_row(render(r["question"]), r["references"], r.get("weights")) for r in rows],
+        )
         # one answer per prompt, as ordinary instruction data: the first listed ("favourite") answer,
         # or for stated odds the most likely one
-        write_jsonl(DATA / f"train-sft{suffix}.jsonl",
-                    [_row(render(r["question"]), [_favourite(r)]) for r in rows])
+        write_jsonl(
+            DATA / f"train-sft{suffix}.jsonl", [_row(render(r["question"]), [_favourite(r)]) for r in rows]
+        )
     incontext = []
     for r in open_rows("train"):
         for _ in range(2):
@@ -237,8 +471,14 @@ def write_training(rng: random.Random) -> None:
 
 def write_task(style: str, name: str, split: str, kind: str, description: str, items: list[dict]) -> None:
     # the same name in both styles, so `spectrum-tune compare` pairs a chat model with a base model
-    task = {"name": f"real_{name}", "description": f"{description} ({style} prompts)", "split": split,
-            "kind": kind, "extract": "first_valid", "items": items}
+    task = {
+        "name": f"real_{name}",
+        "description": f"{description} ({style} prompts)",
+        "split": split,
+        "kind": kind,
+        "extract": "first_valid",
+        "items": items,
+    }
     path = EVAL / style / f"{name}.yaml"
     write_text_atomic(path, HEADER + yaml.safe_dump(task, sort_keys=False, allow_unicode=True, width=100))
     print(f"wrote {path.relative_to(ROOT)} ({len(items)} items)")
@@ -252,12 +492,22 @@ def write_eval() -> None:
             for family in families:
                 chosen = [r for r in rows if r["family"] == family]
                 kind = "distribution" if family == "odds" else "open"
-                write_task(style, f"{split}_{family}", split, kind,
-                           f"{family} ({split} split): every listed answer valid; target as listed or "
-                           "uniform.",
-                           [_row(render(r["question"]), r["references"], r.get("weights")) for r in chosen])
-            write_task(style, f"{split}_closed", split, "closed", f"closed questions ({split} split)",
-                       [_row(render(r["question"]), r["references"]) for r in closed_rows(split)])
+                write_task(
+                    style,
+                    f"{split}_{family}",
+                    split,
+                    kind,
+                    f"{family} ({split} split): every listed answer valid; target as listed or uniform.",
+                    [_row(render(r["question"]), r["references"], r.get("weights")) for r in chosen],
+                )
+            write_task(
+                style,
+                f"{split}_closed",
+                split,
+                "closed",
+                f"closed questions ({split} split)",
+                [_row(render(r["question"]), r["references"]) for r in closed_rows(split)],
+            )
 
 
 def main() -> None:

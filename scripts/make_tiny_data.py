@@ -62,17 +62,29 @@ def open_tasks(splits: dict, which: dict[str, str] | None = None) -> list[OpenTa
     tasks = []
     for a, b in entries("numbers"):
         target = world.uniform_distribution([str(n) for n in range(a, b + 1)])
-        tasks.append(OpenTask(world.pick_number_prompt(a, b), target, world.numbers_description(a, b),
-                              _mode(world.biased_number_distribution(a, b))))
+        tasks.append(
+            OpenTask(
+                world.pick_number_prompt(a, b),
+                target,
+                world.numbers_description(a, b),
+                _mode(world.biased_number_distribution(a, b)),
+            )
+        )
     for category in entries("categories"):
         target = world.uniform_distribution(world.CATEGORIES[category])
-        tasks.append(OpenTask(world.name_a_prompt(category), target, world.names_description(category),
-                              _mode(world.biased_distribution(category))))
-    stated = [(world.coin_prompt(p), world.coin_target(p), world.coin_description(p))
-              for p in entries("coins")]
+        tasks.append(
+            OpenTask(
+                world.name_a_prompt(category),
+                target,
+                world.names_description(category),
+                _mode(world.biased_distribution(category)),
+            )
+        )
+    stated = [
+        (world.coin_prompt(p), world.coin_target(p), world.coin_description(p)) for p in entries("coins")
+    ]
     stated += [(world.die_prompt(pc), world.die_target(pc), None) for pc in entries("dice")]
-    stated += [(world.urn_prompt(c), world.urn_target(c), world.urn_description(c))
-               for c in entries("urns")]
+    stated += [(world.urn_prompt(c), world.urn_target(c), world.urn_description(c)) for c in entries("urns")]
     for prompt, target, description in stated:
         typical = _mode(world.corpus_stated_distribution(target))
         tasks.append(OpenTask(prompt, target, description, typical))

@@ -63,14 +63,28 @@ def train_rlp(base: Path, rows, out: Path, args, seed: int) -> None:
     model, tokenizer = AutoModelForCausalLM.from_pretrained(base), AutoTokenizer.from_pretrained(base)
     reward = InformationGainReward(baseline="ema", ema_decay=args.ema_decay)
     config = GRPOConfig(
-        output_dir=str(out / "trainer"), per_device_train_batch_size=args.prefixes * args.thoughts,
-        num_generations=args.thoughts, max_completion_length=8, temperature=1.0, beta=0.0,
-        max_steps=args.steps, learning_rate=args.lr, lr_scheduler_type="constant", logging_steps=5,
-        save_strategy="no", report_to="none", seed=seed, disable_tqdm=True,
+        output_dir=str(out / "trainer"),
+        per_device_train_batch_size=args.prefixes * args.thoughts,
+        num_generations=args.thoughts,
+        max_completion_length=8,
+        temperature=1.0,
+        beta=0.0,
+        max_steps=args.steps,
+        learning_rate=args.lr,
+        lr_scheduler_type="constant",
+        logging_steps=5,
+        save_strategy="no",
+        report_to="none",
+        seed=seed,
+        disable_tqdm=True,
     )
     trainer = GRPOTrainer(
-        model=model, reward_funcs=[reward], args=config, train_dataset=Dataset.from_list(rows),
-        processing_class=tokenizer, callbacks=[reward.callback],
+        model=model,
+        reward_funcs=[reward],
+        args=config,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        callbacks=[reward.callback],
     )
     trainer.train()
     rewards = [entry["reward"] for entry in trainer.state.log_history if "reward" in entry]
@@ -114,13 +128,51 @@ def post_train_and_eval(model_dir: Path, out: Path, args, seed: int, heldout) ->
     model, _ = load_for_eval(str(model_dir))
     before = continuation_loglik(model, tokenizer, heldout)
     sft = out / "sft"
-    assert main(["train", "--config", str(REPO / "recipes" / "tiny-sft.yaml"), "--model_name_or_path",
-                 str(model_dir), "--output_dir", str(sft), "--max_steps", str(args.sft_steps),
-                 "--seed", str(seed), "--disable_tqdm", "true", "--overwrite_output_dir", "true"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(REPO / "recipes" / "tiny-sft.yaml"),
+                "--model_name_or_path",
+                str(model_dir),
+                "--output_dir",
+                str(sft),
+                "--max_steps",
+                str(args.sft_steps),
+                "--seed",
+                str(seed),
+                "--disable_tqdm",
+                "true",
+                "--overwrite_output_dir",
+                "true",
+            ]
+        )
+        == 0
+    )
     model, _ = load_for_eval(str(model_dir), adapter=str(sft))
     after = continuation_loglik(model, tokenizer, heldout)
-    assert main(["eval", "--model", str(model_dir), "--adapter", str(sft), "--tasks", "accuracy",
-                 "--split", "heldout", "--mode", "score", "--no_progress", "--out", str(out / "eval")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(model_dir),
+                "--adapter",
+                str(sft),
+                "--tasks",
+                "accuracy",
+                "--split",
+                "heldout",
+                "--mode",
+                "score",
+                "--no_progress",
+                "--out",
+                str(out / "eval"),
+            ]
+        )
+        == 0
+    )
     results = json.loads((out / "eval" / "results.json").read_text())
     score = results["summary"]["overall"]["score"]
     return {
@@ -169,12 +221,19 @@ def main() -> None:
             numbers = post_train_and_eval(model_dir, out, args, seed, heldout)
             results[arm][str(seed)] = {**numbers, "continued_pretraining_seconds": seconds}
             print(arm, seed, json.dumps(results[arm][str(seed)]), flush=True)
-            summary = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                       "train_rows": len(rows),
-                       "heldout_rows": len(heldout), "results": results}
+            summary = {
+                "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                "train_rows": len(rows),
+                "heldout_rows": len(heldout),
+                "results": results,
+            }
             (args.out / "results.json").write_text(json.dumps(summary, indent=1))
-    keys = ["closed_answer_prob", "continuation_loglik_after_cpt", "continuation_loglik_after_sft",
-            "continued_pretraining_seconds"]
+    keys = [
+        "closed_answer_prob",
+        "continuation_loglik_after_cpt",
+        "continuation_loglik_after_sft",
+        "continued_pretraining_seconds",
+    ]
     print("| arm | " + " | ".join(keys) + " |")
     for arm, per_seed in results.items():
         cells = []

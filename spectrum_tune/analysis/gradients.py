@@ -110,12 +110,15 @@ def gradient_features(
         for part in _progress(batches, progress, desc="gradients", unit="batch"):
             batch = sequences[part]
             width = max(len(ids) for _, ids, _, _ in batch)
-            input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for _, ids, _, _ in batch],
-                                     device=device)
-            attention = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for _, ids, _, _ in batch],
-                                     device=device)
-            mask = torch.tensor([m + [0] * (width - len(m)) for _, _, m, _ in batch], dtype=torch.bool,
-                                device=device)
+            input_ids = torch.tensor(
+                [ids + [pad] * (width - len(ids)) for _, ids, _, _ in batch], device=device
+            )
+            attention = torch.tensor(
+                [[1] * len(ids) + [0] * (width - len(ids)) for _, ids, _, _ in batch], device=device
+            )
+            mask = torch.tensor(
+                [m + [0] * (width - len(m)) for _, _, m, _ in batch], dtype=torch.bool, device=device
+            )
             coefficient = torch.tensor([c for _, _, _, c in batch], device=device)
             logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
             logps = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None])[..., 0]

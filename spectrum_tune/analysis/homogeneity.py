@@ -375,8 +375,9 @@ def homogeneity_markdown(section: Mapping[str, Any]) -> str:
         return "\n".join([*lines, "", "No shared open task with samples or scores."]) + "\n"
     present = [(key, title) for key, title in HEADLINE if key in section["summary"]]
     tasks = section["tasks"].items()
-    rows = [[name, str(task["n_items"]), _read_as(task), *_cells(task["mean"], present)]
-            for name, task in tasks]
+    rows = [
+        [name, str(task["n_items"]), _read_as(task), *_cells(task["mean"], present)] for name, task in tasks
+    ]
     rows.append(["**overall**", "", "", *_cells(section["summary"], present)])
     header = ["task", "items", "matched, counts", *(title for _, title in present)]
     lines += ["", markdown_table(header, rows)]

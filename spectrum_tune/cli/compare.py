@@ -22,6 +22,8 @@ def main(argv: list[str]) -> int:
     print(f"wrote {args.out / 'report.md'} ({len(payload['metrics'])} metrics, {len(args.runs)} runs)")
     summary = payload["homogeneity"]["summary"]
     if summary.get("homogeneity") is not None:
-        print(f"cross-model homogeneity {summary['homogeneity']:.3f} (1 - JS/ln 2), top-1 agreement "
-              f"{summary['top1']:.3f} over {len(payload['homogeneity']['tasks'])} shared open task(s)")
+        print(
+            f"cross-model homogeneity {summary['homogeneity']:.3f} (1 - JS/ln 2), top-1 agreement "
+            f"{summary['top1']:.3f} over {len(payload['homogeneity']['tasks'])} shared open task(s)"
+        )
     return 0

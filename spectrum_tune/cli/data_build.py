@@ -36,21 +36,39 @@ def _validator(text: str) -> dict[str, Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = CommandParser(prog="spectrum-tune data-build", usage=USAGE,
-                           description="Multi-reference rows from prompts (or one-answer SFT rows) and "
-                           "one or more teachers; see docs/data.md.")
+    parser = CommandParser(
+        prog="spectrum-tune data-build",
+        usage=USAGE,
+        description="Multi-reference rows from prompts (or one-answer SFT rows) and "
+        "one or more teachers; see docs/data.md.",
+    )
     helps = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(DataBuildConfig)}
     add = parser.add_argument
-    add("data", help=helps["data"] + " Or public:NAME (globalopinionqa, coin, urn, poisson, zipf, uniform, "
-        "synthetic): public distributions, no teacher.")
+    add(
+        "data",
+        help=helps["data"] + " Or public:NAME (globalopinionqa, coin, urn, poisson, zipf, uniform, "
+        "synthetic): public distributions, no teacher.",
+    )
     add("--out", required=True, type=Path, help=helps["out"])
-    add("--teacher", dest="teachers", action="append", default=[], type=TeacherSpec.parse,
-        help="MODEL[,prompting=chat|plain|auto][,adapter=DIR][,gguf=FILE][,name=LABEL]; repeat for several")
+    add(
+        "--teacher",
+        dest="teachers",
+        action="append",
+        default=[],
+        type=TeacherSpec.parse,
+        help="MODEL[,prompting=chat|plain|auto][,adapter=DIR][,gguf=FILE][,name=LABEL]; repeat for several",
+    )
     add("--judge", type=TeacherSpec.parse, help=helps["judge"] + " (same syntax as --teacher)")
-    add("--stop", action="append", help=helps["stop"] + " Repeat for several (default: a newline; "
-        "--stop '' for none).")
-    add("--validator", type=_validator,
-        help=helps["validator"] + " As YAML, e.g. '{int_range: {min: 1, max: 9}}'.")
+    add(
+        "--stop",
+        action="append",
+        help=helps["stop"] + " Repeat for several (default: a newline; --stop '' for none).",
+    )
+    add(
+        "--validator",
+        type=_validator,
+        help=helps["validator"] + " As YAML, e.g. '{int_range: {min: 1, max: 9}}'.",
+    )
     add("--no-progress", "--no_progress", dest="progress", action="store_false", help="No progress bars.")
     for field in dataclasses.fields(DataBuildConfig):
         if field.name in _SPECIAL:
@@ -60,11 +78,21 @@ def _parser() -> argparse.ArgumentParser:
         if isinstance(default, bool):
             add(*flags, dest=field.name, action="store_true", help=field.metadata["help"])
         else:
-            kind = {"max_k": int, "select": int, "select_batch": int, "public_rows": int,
-                    "classifier_threshold": float}.get(field.name, type(default))
+            kind = {
+                "max_k": int,
+                "select": int,
+                "select_batch": int,
+                "public_rows": int,
+                "classifier_threshold": float,
+            }.get(field.name, type(default))
             kind = str if kind is type(None) else kind
-            add(*flags, dest=field.name, type=kind, default=default,
-                help=f"{field.metadata['help']} (default: {default})")
+            add(
+                *flags,
+                dest=field.name,
+                type=kind,
+                default=default,
+                help=f"{field.metadata['help']} (default: {default})",
+            )
     return parser
 
 
@@ -77,10 +105,12 @@ def main(argv: list[str]) -> int:
         args["stop"] = [stop for stop in args["stop"] if stop]
     summary = build_data(DataBuildConfig(**args))
     out = args["out"]
-    line = (f"wrote {out / 'rows.jsonl'}: {summary['rows']} rows from {summary['prompts']} prompts, "
-            f"{summary['references_mean']:.2f} references per row, {summary['rejected_answers']} rejected "
-            "answers "
-            f"(see {out / 'report.md'}; {summary['wall_seconds']:.1f} s)")
+    line = (
+        f"wrote {out / 'rows.jsonl'}: {summary['rows']} rows from {summary['prompts']} prompts, "
+        f"{summary['references_mean']:.2f} references per row, {summary['rejected_answers']} rejected "
+        "answers "
+        f"(see {out / 'report.md'}; {summary['wall_seconds']:.1f} s)"
+    )
     print(line)
     if not summary["rows"]:
         print("error: no prompt kept an answer; nothing to train on (see rejected.jsonl)")

@@ -37,10 +37,18 @@ def _eval_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=("sample", "score", "both"), default="both")
     parser.add_argument("--samples", type=int, help="samples per item (overrides every task's 'samples')")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--temperature", type=float, help="sample mode: sampling temperature for every task "
-                        "(default: a task's own `temperature`, else 1.0: the model's distribution as it is)")
-    parser.add_argument("--top_p", type=float, help="sample mode: nucleus sampling top-p for every task "
-                        "(default: a task's own `top_p`, else 1.0: no truncation)")
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        help="sample mode: sampling temperature for every task "
+        "(default: a task's own `temperature`, else 1.0: the model's distribution as it is)",
+    )
+    parser.add_argument(
+        "--top_p",
+        type=float,
+        help="sample mode: nucleus sampling top-p for every task "
+        "(default: a task's own `top_p`, else 1.0: no truncation)",
+    )
     parser.add_argument("--batch_size", type=int, default=64, help="sequences per forward / generate call")
     parser.add_argument("--split", choices=("heldout", "tuned", "all"), default="all")
     parser.add_argument(
@@ -125,8 +133,12 @@ def _served_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--timeout", type=float, default=300.0, help=helps["timeout"])
     group.add_argument("--max_retries", type=int, default=6, help=helps["max_retries"])
     group.add_argument("--n_per_request", type=int, default=64, help=helps["n_per_request"])
-    group.add_argument("--no_seed", action="store_true", help="send no per-request seed (vLLM's CPU build "
-                       "kills its engine on a seeded request; some servers reject seeds)")
+    group.add_argument(
+        "--no_seed",
+        action="store_true",
+        help="send no per-request seed (vLLM's CPU build "
+        "kills its engine on a seeded request; some servers reject seeds)",
+    )
     group.add_argument("--served_cache", type=Path, help=helps["cache_dir"])
 
 
@@ -145,10 +157,16 @@ def served_options(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     if not args.served_model:
         parser.error("--endpoint needs --served-model (the name the server serves)")
     return ServedOptions(
-        endpoint=args.endpoint, model=args.served_model, tokenizer=args.tokenizer,
+        endpoint=args.endpoint,
+        model=args.served_model,
+        tokenizer=args.tokenizer,
         api_key_env=args.api_key_env,
-        concurrency=args.concurrency, timeout=args.timeout, max_retries=args.max_retries,
-        n_per_request=args.n_per_request, seed=not args.no_seed, cache_dir=args.served_cache,
+        concurrency=args.concurrency,
+        timeout=args.timeout,
+        max_retries=args.max_retries,
+        n_per_request=args.n_per_request,
+        seed=not args.no_seed,
+        cache_dir=args.served_cache,
     )
 
 

@@ -11,8 +11,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--model", help="tokenizer to check token lengths with (directory, Hub id or alias)")
     parser.add_argument("--gguf_file", help="GGUF file inside the --model directory (aliases imply theirs)")
     parser.add_argument("--max_length", type=int, default=1024)
-    parser.add_argument("--dataset_text_field", default="text",
-                        help="the text column of TRL text rows, as in the recipe (default: text)")
+    parser.add_argument(
+        "--dataset_text_field",
+        default="text",
+        help="the text column of TRL text rows, as in the recipe (default: text)",
+    )
     args = parser.parse_args(argv)
     from ..training.formats import load_training_dataset
     from ..training.tokenize import tokenize_group

@@ -64,11 +64,16 @@ def _check_inputs(rows: list[PromptRow], config: DataBuildConfig) -> None:
     for row in rows:
         if isinstance(row.prompt, str) != first_is_text:
             kinds = ["a string prompt", "a chat-message prompt"][:: 1 if first_is_text else -1]
-            raise DataError(row.where, f"has {kinds[1]} but {rows[0].where} has {kinds[0]}; use one kind of "
-                            "prompt in a dataset")
+            raise DataError(
+                row.where,
+                f"has {kinds[1]} but {rows[0].where} has {kinds[0]}; use one kind of prompt in a dataset",
+            )
         if config.extract == "first_valid" and not row.known and row.validator is None:
-            raise DataError(row.where, "--extract first_valid needs the row's valid set ('references') or a "
-                            "validator (the row's or --validator)")
+            raise DataError(
+                row.where,
+                "--extract first_valid needs the row's valid set ('references') or a "
+                "validator (the row's or --validator)",
+            )
 
 
 def _sample_all(
@@ -77,18 +82,35 @@ def _sample_all(
     """Per prompt (``indices``: positions in the input, which key the cache and the seeds), the
     stripped samples of every teacher."""
     samples: list[dict[str, list[str]]] = [{} for _ in rows]
-    settings = {k: getattr(config, k) for k in ("samples", "max_new_tokens", "stop", "temperature", "top_p",
-                                                "seed", "plain_format", "format_instruction")}
+    settings = {
+        k: getattr(config, k)
+        for k in (
+            "samples",
+            "max_new_tokens",
+            "stop",
+            "temperature",
+            "top_p",
+            "seed",
+            "plain_format",
+            "format_instruction",
+        )
+    }
     for spec in config.teachers:
         teacher = Teacher(spec, config.device, config.plain_format, config.format_instruction)
         with _bar(len(rows), f"sample {spec.label}", config.progress) as bar:
             for position, (index, row) in enumerate(zip(indices, rows, strict=True)):
                 key = fingerprint("samples", spec, row.prompt, index, settings)
                 draw = functools.partial(
-                    teacher.sample, row.prompt, config.samples,
+                    teacher.sample,
+                    row.prompt,
+                    config.samples,
                     seed=item_seed(config.seed, spec.label, index),
-                    max_new_tokens=config.max_new_tokens, stop=config.stop, temperature=config.temperature,
-                    top_p=config.top_p, batch_size=config.batch_size)
+                    max_new_tokens=config.max_new_tokens,
+                    stop=config.stop,
+                    temperature=config.temperature,
+                    top_p=config.top_p,
+                    batch_size=config.batch_size,
+                )
                 samples[position][spec.label] = _cached(cache / "samples" / f"{key}.json", draw)
                 bar.update()
         teacher.close()
@@ -106,10 +128,12 @@ def _judge_all(
         for row, entries in zip(rows, classes, strict=True):
             for entry in (e for e in entries if e.kept):
                 question = config.judge_prompt.replace("{prompt}", prompt_text(row.prompt)).replace(
-                    "{answer}", entry.text)
+                    "{answer}", entry.text
+                )
                 key = fingerprint("judge", spec, question)
-                entry.p_yes = _cached(cache / "judge" / f"{key}.json",
-                                      lambda q=question: judge.p_yes(q, config.batch_size))
+                entry.p_yes = _cached(
+                    cache / "judge" / f"{key}.json", lambda q=question: judge.p_yes(q, config.batch_size)
+                )
                 if entry.p_yes < config.judge_threshold:
                     entry.reasons.append(f"judge P(yes)={entry.p_yes:.2f} < {config.judge_threshold}")
             bar.update()
@@ -128,8 +152,9 @@ def _teacher_probs(
             for index, (row, entries) in enumerate(zip(rows, kept, strict=True)):
                 if entries:
                     texts = [e.text for e in entries]
-                    key = fingerprint("score", spec, row.prompt, texts, config.plain_format,
-                                      config.format_instruction)
+                    key = fingerprint(
+                        "score", spec, row.prompt, texts, config.plain_format, config.format_instruction
+                    )
                     score = functools.partial(teacher.logprobs, row.prompt, texts, config.batch_size)
                     logps = _cached(cache / "score" / f"{key}.json", lambda score=score: score().tolist())
                     totals[index] += softmax(np.asarray(logps))
@@ -144,16 +169,28 @@ def _entropy(weights: list[float]) -> float:
 
 
 def _row_record(
-    row: PromptRow, entries: list[AnswerClass], chosen: list[AnswerClass], weights: list[float],
-    cut: list[AnswerClass], unreadable: dict[str, int], config: DataBuildConfig,
+    row: PromptRow,
+    entries: list[AnswerClass],
+    chosen: list[AnswerClass],
+    weights: list[float],
+    cut: list[AnswerClass],
+    unreadable: dict[str, int],
+    config: DataBuildConfig,
 ) -> dict[str, Any]:
     """Everything the report and the outputs need about one prompt."""
     known = {normalize_answer(k) for k in row.known}
     record: dict[str, Any] = {
-        "source": row.where, "prompt": row.prompt, "references": [c.text for c in chosen], "weights": weights,
-        "counts": {c.text: c.counts for c in chosen}, "unreadable": unreadable,
-        "rejected": [{"answer": c.text, "count": c.total, "counts": c.counts, "reasons": c.reasons}
-                     for c in entries if not c.kept],
+        "source": row.where,
+        "prompt": row.prompt,
+        "references": [c.text for c in chosen],
+        "weights": weights,
+        "counts": {c.text: c.counts for c in chosen},
+        "unreadable": unreadable,
+        "rejected": [
+            {"answer": c.text, "count": c.total, "counts": c.counts, "reasons": c.reasons}
+            for c in entries
+            if not c.kept
+        ],
         "cut": [{"answer": c.text, "count": c.total} for c in cut],
         "entropy_bits": _entropy(weights) if weights else None,
         "p_yes": {c.text: c.p_yes for c in chosen if c.p_yes is not None},
@@ -161,7 +198,8 @@ def _row_record(
     if known:
         valid = [normalize_answer(c.text) in known for c in chosen]
         record["known"] = {
-            "references_valid": sum(valid), "references": len(valid),
+            "references_valid": sum(valid),
+            "references": len(valid),
             "mass_valid": float(sum(w for w, ok in zip(weights, valid, strict=True) if ok)),
             "answers_valid": sum(c.total for c in entries if normalize_answer(c.text) in known),
             "answers": sum(c.total for c in entries) + sum(unreadable.values()),
@@ -171,16 +209,24 @@ def _row_record(
 
 def _output_row(record: dict[str, Any], config: DataBuildConfig) -> dict[str, Any]:
     metadata = {
-        "source": record["source"], "teachers": [t.label for t in config.teachers],
-        "samples": config.samples, "weights": config.weights, "counts": record["counts"],
-        "rejected": record["rejected"], "unreadable": record["unreadable"],
+        "source": record["source"],
+        "teachers": [t.label for t in config.teachers],
+        "samples": config.samples,
+        "weights": config.weights,
+        "counts": record["counts"],
+        "rejected": record["rejected"],
+        "unreadable": record["unreadable"],
     }
     if record["p_yes"]:
         metadata["judge"] = {"model": config.judge.label, "p_yes": record["p_yes"]}
     if record["cut"]:
         metadata["cut_by_max_k"] = record["cut"]
-    return {"prompt": record["prompt"], "references": record["references"], "weights": record["weights"],
-            "metadata": metadata}
+    return {
+        "prompt": record["prompt"],
+        "references": record["references"],
+        "weights": record["weights"],
+        "metadata": metadata,
+    }
 
 
 def _rejected_lines(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -189,8 +235,15 @@ def _rejected_lines(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for rejected in record["rejected"]:
             lines.append({"source": record["source"], "prompt": record["prompt"], **rejected})
         if not record["references"]:
-            lines.append({"source": record["source"], "prompt": record["prompt"], "answer": None, "count": 0,
-                          "reasons": ["no answer kept: the prompt has no row"]})
+            lines.append(
+                {
+                    "source": record["source"],
+                    "prompt": record["prompt"],
+                    "answer": None,
+                    "count": 0,
+                    "reasons": ["no answer kept: the prompt has no row"],
+                }
+            )
     return lines
 
 
@@ -215,8 +268,13 @@ def build_data(config: DataBuildConfig) -> dict[str, Any]:
             pattern = re.compile(config.extract_regex)
         except re.error as error:
             raise SpectrumError(f"--extract-regex: invalid regular expression ({error})") from None
-    rows = read_prompts(config.data, split=config.split, prompt_field=config.prompt_field,
-                        default_validator=config.validator, seed_references=config.seed_references)
+    rows = read_prompts(
+        config.data,
+        split=config.split,
+        prompt_field=config.prompt_field,
+        default_validator=config.validator,
+        seed_references=config.seed_references,
+    )
     _check_inputs(rows, config)
     cache = Path(config.out) / "cache"
 
@@ -250,19 +308,31 @@ def _build_public(config: DataBuildConfig, started: float) -> dict[str, Any]:
     from .public import public_rows
 
     out = Path(config.out)
-    rows = public_rows(config.public, rows=config.public_rows, seed=config.seed, render=config.render,
-                       outputs=config.incontext_outputs)
+    rows = public_rows(
+        config.public,
+        rows=config.public_rows,
+        seed=config.seed,
+        render=config.render,
+        outputs=config.incontext_outputs,
+    )
     multiref_dataset([(f"{out / ROWS_FILE}:{i + 1}", row) for i, row in enumerate(rows)], str(out))
     write_text_atomic(out / ROWS_FILE, _jsonl(rows))
     sizes = [len(row.get("references") or set(row.get("outputs", []))) for row in rows]
     entropy = [_entropy(row["weights"]) for row in rows if "weights" in row]
-    summary = {"public": config.public, "render": config.render, "rows": len(rows),
-               "references_mean": float(np.mean(sizes)), "wall_seconds": time.perf_counter() - started,
-               "entropy_bits_mean": float(np.mean(entropy)) if entropy else None}
+    summary = {
+        "public": config.public,
+        "render": config.render,
+        "rows": len(rows),
+        "references_mean": float(np.mean(sizes)),
+        "wall_seconds": time.perf_counter() - started,
+        "entropy_bits_mean": float(np.mean(entropy)) if entropy else None,
+    }
     write_json_atomic(out / "summary.json", summary)
-    lines = [f"# data-build report: public:{config.public}", "",
-             f"- rows: {len(rows)} ({config.render}); distinct answers per row: "
-             f"{summary['references_mean']:.2f}"]
+    lines = [
+        f"# data-build report: public:{config.public}",
+        "",
+        f"- rows: {len(rows)} ({config.render}); distinct answers per row: {summary['references_mean']:.2f}",
+    ]
     if entropy:
         lines.append(f"- target entropy: {summary['entropy_bits_mean']:.3f} bits (mean over rows)")
     write_text_atomic(out / "report.md", "\n".join(lines) + "\n")
@@ -270,17 +340,32 @@ def _build_public(config: DataBuildConfig, started: float) -> dict[str, Any]:
 
 
 def _records(
-    config: DataBuildConfig, rows: list[PromptRow], indices: list[int], pattern: re.Pattern | None,
+    config: DataBuildConfig,
+    rows: list[PromptRow],
+    indices: list[int],
+    pattern: re.Pattern | None,
     cache: Path,
 ) -> list[dict[str, Any]]:
     """Every stage for the prompts at ``indices`` (the whole input, or one round of selection)."""
     samples = _sample_all(config, rows, indices, cache)
     classes, unreadable = [], []
     for row, row_samples in zip(rows, samples, strict=True):
-        entries, missing = answer_classes(row_samples, row, extract=config.extract, pattern=pattern,
-                                          classifier=config.classifier, threshold=config.classifier_threshold)
-        check_validity(entries, row, valid_set_filters=config.valid_set_filters, agreement=config.agreement,
-                       min_count=config.min_count, min_teachers=config.min_teachers)
+        entries, missing = answer_classes(
+            row_samples,
+            row,
+            extract=config.extract,
+            pattern=pattern,
+            classifier=config.classifier,
+            threshold=config.classifier_threshold,
+        )
+        check_validity(
+            entries,
+            row,
+            valid_set_filters=config.valid_set_filters,
+            agreement=config.agreement,
+            min_count=config.min_count,
+            min_teachers=config.min_teachers,
+        )
         classes.append(entries)
         unreadable.append(missing)
     if config.judge is not None:
@@ -289,8 +374,11 @@ def _records(
     probs = _teacher_probs(config, rows, kept, cache) if config.weights == "teacher" else [None] * len(rows)
     records = []
     for row, entries, good, p, missing in zip(rows, classes, kept, probs, unreadable, strict=True):
-        chosen, weights, cut = class_weights(good, config.weights, teacher_probs=p, temper=config.temper,
-                                             max_k=config.max_k) if good else ([], [], [])
+        chosen, weights, cut = (
+            class_weights(good, config.weights, teacher_probs=p, temper=config.temper, max_k=config.max_k)
+            if good
+            else ([], [], [])
+        )
         records.append(_row_record(row, entries, chosen, weights, cut, missing, config))
     return records
 
@@ -305,17 +393,27 @@ def _summary(records: list[dict[str, Any]], config: DataBuildConfig, seconds: fl
                 kind = reason.split(" ")[0]
                 reasons[kind] = reasons.get(kind, 0) + 1
     summary: dict[str, Any] = {
-        "prompts": len(records), "rows": len(built), "teachers": [t.label for t in config.teachers],
-        "judge": config.judge.label if config.judge else None, "samples": config.samples,
-        "temperature": config.temperature, "top_p": config.top_p,
-        "weights": config.weights, "extract": config.extract, "temper": config.temper, "max_k": config.max_k,
-        "agreement": {"min_count": config.min_count, "min_teachers": config.min_teachers} if config.agreement
+        "prompts": len(records),
+        "rows": len(built),
+        "teachers": [t.label for t in config.teachers],
+        "judge": config.judge.label if config.judge else None,
+        "samples": config.samples,
+        "temperature": config.temperature,
+        "top_p": config.top_p,
+        "weights": config.weights,
+        "extract": config.extract,
+        "temper": config.temper,
+        "max_k": config.max_k,
+        "agreement": {"min_count": config.min_count, "min_teachers": config.min_teachers}
+        if config.agreement
         else None,
         "references_mean": float(np.mean([len(r["references"]) for r in built])) if built else 0.0,
         "entropy_bits_mean": float(np.mean([r["entropy_bits"] for r in built])) if built else math.nan,
-        "rejected_answers": sum(len(r["rejected"]) for r in records), "rejected_by_reason": reasons,
+        "rejected_answers": sum(len(r["rejected"]) for r in records),
+        "rejected_by_reason": reasons,
         "unreadable_samples": sum(sum(r["unreadable"].values()) for r in records),
-        "wall_seconds": seconds, "seconds_per_100_prompts": 100 * seconds / max(len(records), 1),
+        "wall_seconds": seconds,
+        "seconds_per_100_prompts": 100 * seconds / max(len(records), 1),
     }
     if known:
         summary["known_valid_set"] = {

@@ -75,8 +75,13 @@ def class_key(answer: str) -> str:
 
 
 def answer_classes(
-    samples: Mapping[str, Sequence[str]], row: PromptRow, *, extract: str = "none",
-    pattern: re.Pattern | None = None, classifier: Any = None, threshold: float | None = None,
+    samples: Mapping[str, Sequence[str]],
+    row: PromptRow,
+    *,
+    extract: str = "none",
+    pattern: re.Pattern | None = None,
+    classifier: Any = None,
+    threshold: float | None = None,
 ) -> tuple[list[AnswerClass], dict[str, int]]:
     """Classes of the teachers' answers (and the row's seeds), most frequent first, and per source
     the number of samples nothing could be read from."""
@@ -109,8 +114,13 @@ def answer_classes(
 
 
 def check_validity(
-    classes: Sequence[AnswerClass], row: PromptRow, *, valid_set_filters: bool = False,
-    agreement: bool = False, min_count: int = 2, min_teachers: int = 2,
+    classes: Sequence[AnswerClass],
+    row: PromptRow,
+    *,
+    valid_set_filters: bool = False,
+    agreement: bool = False,
+    min_count: int = 2,
+    min_teachers: int = 2,
 ) -> None:
     """Add rejection reasons: the row's validator (and known valid set with ``valid_set_filters``),
     as the eval judges validity; agreement (seen >= ``min_count`` times or by >= ``min_teachers``
@@ -129,8 +139,12 @@ def check_validity(
 
 
 def class_weights(
-    kept: Sequence[AnswerClass], mode: str, *, teacher_probs: np.ndarray | None = None,
-    temper: float = 1.0, max_k: int | None = None,
+    kept: Sequence[AnswerClass],
+    mode: str,
+    *,
+    teacher_probs: np.ndarray | None = None,
+    temper: float = 1.0,
+    max_k: int | None = None,
 ) -> tuple[list[AnswerClass], list[float], list[AnswerClass]]:
     """``(classes, weights, cut)``: target weights of the kept classes (``counts``: samples;
     ``teacher``: ``teacher_probs``, the teachers' exact probabilities renormalised over the kept

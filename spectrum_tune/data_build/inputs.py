@@ -69,8 +69,12 @@ def _prompt_and_seed(row: dict[str, Any], prompt_field: str, where: str) -> tupl
 
 
 def read_prompts(
-    source: str | Path | Any, *, split: str = "train", prompt_field: str = "prompt",
-    default_validator: dict[str, Any] | None = None, seed_references: bool = False,
+    source: str | Path | Any,
+    *,
+    split: str = "train",
+    prompt_field: str = "prompt",
+    default_validator: dict[str, Any] | None = None,
+    seed_references: bool = False,
 ) -> list[PromptRow]:
     """The distinct prompts of ``source`` (a file, a ``datasets.Dataset`` or a Hub id) in order."""
     base = Path(source).parent if isinstance(source, str | Path) else Path(".")

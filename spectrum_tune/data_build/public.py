@@ -66,35 +66,52 @@ def _poisson(rng: np.random.Generator) -> tuple[str, list[str], list[float], dic
 def _zipf(rng: np.random.Generator) -> tuple[str, list[str], list[float], dict[str, Any]]:
     n, s = int(rng.integers(3, 11)), round(float(rng.uniform(0.5, 2.0)), 2)
     raw = [k**-s for k in range(1, n + 1)]
-    text = (f"Draw a rank from 1 to {n} where rank k has probability proportional to 1/k^{s} "
-            "(a Zipf distribution). Answer with the rank.")
+    text = (
+        f"Draw a rank from 1 to {n} where rank k has probability proportional to 1/k^{s} "
+        "(a Zipf distribution). Answer with the rank."
+    )
     return text, [str(k) for k in range(1, n + 1)], [r / sum(raw) for r in raw], {"n": n, "exponent": s}
 
 
 def _uniform(rng: np.random.Generator) -> tuple[str, list[str], list[float], dict[str, Any]]:
     low = int(rng.integers(0, 51))
     high = low + int(rng.integers(1, 21))
-    text = (f"Pick a whole number from {low} to {high} (inclusive), uniformly at random. "
-            "Answer with the number.")
+    text = (
+        f"Pick a whole number from {low} to {high} (inclusive), uniformly at random. Answer with the number."
+    )
     size = high - low + 1
     return text, [str(k) for k in range(low, high + 1)], [1 / size] * size, {"low": low, "high": high}
 
 
 Draw = tuple[str, list[str], list[float], dict[str, Any]]
 GENERATORS: dict[str, Callable[[np.random.Generator], Draw]] = {
-    "coin": _coin, "urn": _urn, "poisson": _poisson, "zipf": _zipf, "uniform": _uniform,
+    "coin": _coin,
+    "urn": _urn,
+    "poisson": _poisson,
+    "zipf": _zipf,
+    "uniform": _uniform,
 }
 
 
 def _row(
-    description: str, prompt: Any, references: list[str], weights: list[float], metadata: dict[str, Any],
-    render: str, outputs: int, rng: np.random.Generator,
+    description: str,
+    prompt: Any,
+    references: list[str],
+    weights: list[float],
+    metadata: dict[str, Any],
+    render: str,
+    outputs: int,
+    rng: np.random.Generator,
 ) -> dict[str, Any]:
     if render == "incontext":
         draws = rng.choice(len(references), size=outputs, p=np.asarray(weights) / sum(weights))
         return {"description": description, "outputs": [references[i] for i in draws], "metadata": metadata}
-    return {"prompt": prompt, "references": references, "weights": [float(w) for w in weights],
-            "metadata": metadata}
+    return {
+        "prompt": prompt,
+        "references": references,
+        "weights": [float(w) for w in weights],
+        "metadata": metadata,
+    }
 
 
 def _synthetic(
@@ -104,8 +121,11 @@ def _synthetic(
     for _ in range(count):
         text, references, weights, parameters = GENERATORS[kind](rng)
         metadata = {"source": f"synthetic:{kind}", "distribution": kind, "parameters": parameters}
-        rows.append(_row(text, [{"role": "user", "content": text}], references, weights, metadata, render,
-                         outputs, rng))
+        rows.append(
+            _row(
+                text, [{"role": "user", "content": text}], references, weights, metadata, render, outputs, rng
+            )
+        )
     return rows
 
 
@@ -121,8 +141,18 @@ def _opinions(
             who = f"people in {country}" if country else "people across the surveyed countries"
             description = f"Survey answers of {who} to: {question.strip()} Options: {listed}"
             metadata = {"source": f"hub:{HUB_ID} {where}", "split": "train", "country": country or "pooled"}
-            rows.append(_row(description, question_prompt(question, options, country), letters, target,
-                             metadata, render, outputs, rng))
+            rows.append(
+                _row(
+                    description,
+                    question_prompt(question, options, country),
+                    letters,
+                    target,
+                    metadata,
+                    render,
+                    outputs,
+                    rng,
+                )
+            )
     return rows
 
 

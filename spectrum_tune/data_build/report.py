@@ -64,18 +64,27 @@ def render_report(summary: dict[str, Any], records: list[dict[str, Any]]) -> str
             "| round | prompts built | rows built | candidates | k | largest cluster share | kept |",
             "|---|---|---|---|---|---|---|",
         ]
-        lines += [f"| {i + 1} | {r['prompts_built']} | {r['rows_built']} | {r['candidates']} | {r['k']} | "
-                  f"{r['largest_share']:.2f} | {r['kept']} |" for i, r in enumerate(selection["rounds"])]
-    lines += ["", "## Per prompt", "",
-              "| prompt | classes kept | entropy (bits) | references (weight) | rejected |",
-              "|---|---|---|---|---|"]
+        lines += [
+            f"| {i + 1} | {r['prompts_built']} | {r['rows_built']} | {r['candidates']} | {r['k']} | "
+            f"{r['largest_share']:.2f} | {r['kept']} |"
+            for i, r in enumerate(selection["rounds"])
+        ]
+    lines += [
+        "",
+        "## Per prompt",
+        "",
+        "| prompt | classes kept | entropy (bits) | references (weight) | rejected |",
+        "|---|---|---|---|---|",
+    ]
     for record in records[:SHOWN_ROWS]:
         pairs = zip(record["references"], record["weights"], strict=True)
         refs = ", ".join(f"{r} ({w:.2f})" for r, w in pairs)
         rejected = ", ".join(f"{r['answer']} ({'; '.join(r['reasons'])})" for r in record["rejected"])
         entropy = "" if record["entropy_bits"] is None else f"{record['entropy_bits']:.3f}"
-        lines.append(f"| {_cell(_prompt(record['prompt']), 50)} | {len(record['references'])} | {entropy} | "
-                     f"{_cell(refs, 80)} | {_cell(rejected, 80)} |")
+        lines.append(
+            f"| {_cell(_prompt(record['prompt']), 50)} | {len(record['references'])} | {entropy} | "
+            f"{_cell(refs, 80)} | {_cell(rejected, 80)} |"
+        )
     if len(records) > SHOWN_ROWS:
         lines.append(f"\n({len(records) - SHOWN_ROWS} more prompts in summary.json.)")
     return "\n".join(lines) + "\n"

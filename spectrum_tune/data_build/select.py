@@ -68,11 +68,23 @@ def prismatic_select(
         built.update(zip(new, build(new), strict=True))
         fresh = [i for i in new if built[i]["references"]]
         if fresh:
-            rows = Rows([built[i]["prompt"] for i in fresh], [built[i]["references"] for i in fresh],
-                        [built[i]["weights"] for i in fresh])
-            grads = gradient_features(model, tokenizer, rows, list(range(len(fresh))), dim=config.grad_dim,
-                                      rank=config.lora_rank, seed=config.seed, batch_size=config.batch_size,
-                                      max_length=MAX_LENGTH, progress=config.progress)
+            rows = Rows(
+                [built[i]["prompt"] for i in fresh],
+                [built[i]["references"] for i in fresh],
+                [built[i]["weights"] for i in fresh],
+            )
+            grads = gradient_features(
+                model,
+                tokenizer,
+                rows,
+                list(range(len(fresh))),
+                dim=config.grad_dim,
+                rank=config.lora_rank,
+                seed=config.seed,
+                batch_size=config.batch_size,
+                max_length=MAX_LENGTH,
+                progress=config.progress,
+            )
             features.update(zip(fresh, grads, strict=True))
         candidates = kept + fresh
         if not candidates:
@@ -82,14 +94,26 @@ def prismatic_select(
         k = int(labels.max()) + 1
         shares = np.bincount(labels) / len(candidates)
         kept = _cap(candidates, labels, set(kept), math.ceil(target / k), rng)[:target]
-        rounds.append({"prompts_built": len(new), "rows_built": len(fresh), "candidates": len(candidates),
-                       "k": k, "largest_share": float(shares.max()), "kept": len(kept)})
+        rounds.append(
+            {
+                "prompts_built": len(new),
+                "rows_built": len(fresh),
+                "candidates": len(candidates),
+                "k": k,
+                "largest_share": float(shares.max()),
+                "kept": len(kept),
+            }
+        )
     every = sorted(features)
     size = len(kept)
     baseline = sorted(rng.choice(every, size=size, replace=False).tolist()) if size else []
     summary = {
-        "target": target, "selected": size, "prompts_built": len(built), "rows_built": len(every),
-        "proxy_model": proxy, "rounds": rounds,
+        "target": target,
+        "selected": size,
+        "prompts_built": len(built),
+        "rows_built": len(every),
+        "proxy_model": proxy,
+        "rounds": rounds,
         "g_vendi_selected": _g_vendi(features, kept),
         "g_vendi_random_same_size": _g_vendi(features, baseline),
         "g_vendi_all_built": _g_vendi(features, every),

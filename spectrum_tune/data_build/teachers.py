@@ -39,7 +39,10 @@ class Teacher:
     """A model loaded on first use (a fully cached resume loads none), released by :meth:`close`."""
 
     def __init__(
-        self, spec: TeacherSpec, device: str = "auto", plain_format: str = "{prompt}",
+        self,
+        spec: TeacherSpec,
+        device: str = "auto",
+        plain_format: str = "{prompt}",
         instruction: str | None = None,
     ):
         self.spec = spec
@@ -82,15 +85,32 @@ class Teacher:
         return self.plain_format.replace("{prompt}", text)
 
     def sample(
-        self, prompt: str | list[dict[str, Any]], n: int, *, seed: int, max_new_tokens: int,
-        stop: Sequence[str], temperature: float, top_p: float, batch_size: int,
+        self,
+        prompt: str | list[dict[str, Any]],
+        n: int,
+        *,
+        seed: int,
+        max_new_tokens: int,
+        stop: Sequence[str],
+        temperature: float,
+        top_p: float,
+        batch_size: int,
         on_batch: Callable[[int], None] | None = None,
     ) -> list[str]:
         """``n`` samples of the rendered prompt (stripped; stop strings cut, as in the eval)."""
         model, tokenizer = self._load()
         samples = generate_samples(
-            model, tokenizer, self.render(prompt), n, max_new_tokens=max_new_tokens, stop=tuple(stop),
-            batch_size=batch_size, seed=seed, on_batch=on_batch, temperature=temperature, top_p=top_p,
+            model,
+            tokenizer,
+            self.render(prompt),
+            n,
+            max_new_tokens=max_new_tokens,
+            stop=tuple(stop),
+            batch_size=batch_size,
+            seed=seed,
+            on_batch=on_batch,
+            temperature=temperature,
+            top_p=top_p,
         )
         return [sample.strip() for sample in samples]
 

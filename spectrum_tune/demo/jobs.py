@@ -78,16 +78,20 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     outright is killed by the kernel (``PR_SET_PDEATHSIG``, Linux).
     """
     context = multiprocessing.get_context("spawn")
-    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker,
-                                   initargs=(os.getpid(),))
+    executor = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=init_worker, initargs=(os.getpid(),)
+    )
     previous: dict[int, Any] = {}
 
     def stop(signum: int, frame: Any) -> None:
         for other in previous:
             signal.signal(other, signal.SIG_IGN)  # a repeated signal must not cut the clean-up short
         ended = _end_workers(WORKER_GRACE_SECONDS)
-        raise Interrupted(f"stopped by {signal.Signals(signum).name}: ended {ended} worker process(es), "
-                          "none is left running; rerun the command to start again", signum)
+        raise Interrupted(
+            f"stopped by {signal.Signals(signum).name}: ended {ended} worker process(es), "
+            "none is left running; rerun the command to start again",
+            signum,
+        )
 
     if threading.current_thread() is threading.main_thread():
         previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
@@ -100,14 +104,25 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
             signal.signal(signum, handler)
 
 
-def train_arm(recipe: str, output_dir: str, seed: int, steps: int | None,
-               extra: list[str] | None = None) -> dict[str, Any]:
+def train_arm(
+    recipe: str, output_dir: str, seed: int, steps: int | None, extra: list[str] | None = None
+) -> dict[str, Any]:
     """Train one arm from its recipe into ``output_dir``; the summary's step count, time and losses."""
     from ..training.recipe import parse_train_args
     from ..training.train import run_training
 
-    argv = ["--config", recipe, "--output_dir", output_dir, "--seed", str(seed),
-            "--overwrite_output_dir", "true", "--disable_tqdm", "true"]
+    argv = [
+        "--config",
+        recipe,
+        "--output_dir",
+        output_dir,
+        "--seed",
+        str(seed),
+        "--overwrite_output_dir",
+        "true",
+        "--disable_tqdm",
+        "true",
+    ]
     if steps is not None:
         argv += ["--max_steps", str(steps)]
     summary = run_training(*parse_train_args(argv + list(extra or [])))
@@ -115,14 +130,34 @@ def train_arm(recipe: str, output_dir: str, seed: int, steps: int | None,
     return {key: summary[key] for key in keys}
 
 
-def evaluate_arm(model: str, adapter: str | None, out: str, tasks: list[str], seed: int,
-              samples: int | None, gguf_file: str | None = None, mode: str = "both",
-              split: str = "heldout") -> str:
+def evaluate_arm(
+    model: str,
+    adapter: str | None,
+    out: str,
+    tasks: list[str],
+    seed: int,
+    samples: int | None,
+    gguf_file: str | None = None,
+    mode: str = "both",
+    split: str = "heldout",
+) -> str:
     """Evaluate ``model`` (with ``adapter``) on ``tasks`` into ``out``; returns ``out``."""
     from ..evaluation.runner import EvalOptions, run_eval
 
-    run_eval(EvalOptions(model=model, adapter=adapter, gguf_file=gguf_file, tasks=tasks, out=Path(out),
-                         mode=mode, seed=seed, samples=samples, split=split, progress=False))
+    run_eval(
+        EvalOptions(
+            model=model,
+            adapter=adapter,
+            gguf_file=gguf_file,
+            tasks=tasks,
+            out=Path(out),
+            mode=mode,
+            seed=seed,
+            samples=samples,
+            split=split,
+            progress=False,
+        )
+    )
     return out
 
 

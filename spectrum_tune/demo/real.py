@@ -46,12 +46,16 @@ class RealSet:
 
 
 REAL_SETS = {
-    "smollm2-real": RealSet("smollm2", "chat", {"sft": "smollm2-real-sft.yaml",
-                                                "incontext": "smollm2-real-incontext.yaml"},
-                            "smollm2-real-spectrum.yaml"),
+    "smollm2-real": RealSet(
+        "smollm2",
+        "chat",
+        {"sft": "smollm2-real-sft.yaml", "incontext": "smollm2-real-incontext.yaml"},
+        "smollm2-real-spectrum.yaml",
+    ),
     # no in-context arm: the pretrained base has no chat template, hence no turn tokens to reuse
-    "gemma3-270m-real": RealSet("gemma3-270m", "plain", {"sft": "gemma3-270m-real-sft.yaml"},
-                                "gemma3-270m-real-spectrum.yaml"),
+    "gemma3-270m-real": RealSet(
+        "gemma3-270m", "plain", {"sft": "gemma3-270m-real-sft.yaml"}, "gemma3-270m-real-spectrum.yaml"
+    ),
 }
 SWEEP = [(1.0, 1.0), (1.0, 2.0), (2.0, 1.0)]  # (alpha, beta): the Forcing-Diffuse loss first
 
@@ -115,9 +119,11 @@ def _extracted(results: dict[str, Any]) -> dict[str, float]:
     from .report import OPEN_KINDS, _metric, _tasks
 
     opened, spread = _tasks(results, ("open",)), _tasks(results, OPEN_KINDS)
-    return {"coverage_extracted": _metric(opened, "sample", "coverage_extracted"),
-            "validity_extracted": _metric(spread, "sample", "validity_extracted"),
-            "accuracy_extracted": _metric(_tasks(results, ("closed",)), "sample", "validity_extracted")}
+    return {
+        "coverage_extracted": _metric(opened, "sample", "coverage_extracted"),
+        "validity_extracted": _metric(spread, "sample", "validity_extracted"),
+        "accuracy_extracted": _metric(_tasks(results, ("closed",)), "sample", "validity_extracted"),
+    }
 
 
 def check_real_effects(arms: dict[str, dict[str, float]], sweep: dict[str, dict[str, float]]) -> list[dict]:
@@ -126,35 +132,59 @@ def check_real_effects(arms: dict[str, dict[str, float]], sweep: dict[str, dict[
     equal = sweep[_sweep_name(1.0, 1.0)]["js"]
     best_unequal = min(v["js"] for k, v in sweep.items() if k != _sweep_name(1.0, 1.0))
     checks = [
-        ("coverage >= 2x SFT (extracted)", spec["coverage_extracted"] >= 2 * sft["coverage_extracted"],
-         f"spectrum {spec['coverage_extracted']:.3f} vs SFT {sft['coverage_extracted']:.3f}"),
-        ("score JS <= 0.5x SFT and <= base", spec["js"] <= 0.5 * sft["js"] and spec["js"] <= base["js"],
-         f"spectrum {spec['js']:.4f}, SFT {sft['js']:.4f}, base {base['js']:.4f}"),
-        ("closed accuracy within 2 points of SFT (extracted)",
-         abs(spec["accuracy_extracted"] - sft["accuracy_extracted"]) <= 0.02,
-         f"spectrum {spec['accuracy_extracted']:.3f}, SFT {sft['accuracy_extracted']:.3f}"),
-        ("alpha != beta at least matches alpha = beta = 1 (tuned JS)", best_unequal <= equal,
-         f"best alpha != beta {best_unequal:.4f} vs alpha = beta = 1 {equal:.4f}"),
+        (
+            "coverage >= 2x SFT (extracted)",
+            spec["coverage_extracted"] >= 2 * sft["coverage_extracted"],
+            f"spectrum {spec['coverage_extracted']:.3f} vs SFT {sft['coverage_extracted']:.3f}",
+        ),
+        (
+            "score JS <= 0.5x SFT and <= base",
+            spec["js"] <= 0.5 * sft["js"] and spec["js"] <= base["js"],
+            f"spectrum {spec['js']:.4f}, SFT {sft['js']:.4f}, base {base['js']:.4f}",
+        ),
+        (
+            "closed accuracy within 2 points of SFT (extracted)",
+            abs(spec["accuracy_extracted"] - sft["accuracy_extracted"]) <= 0.02,
+            f"spectrum {spec['accuracy_extracted']:.3f}, SFT {sft['accuracy_extracted']:.3f}",
+        ),
+        (
+            "alpha != beta at least matches alpha = beta = 1 (tuned JS)",
+            best_unequal <= equal,
+            f"best alpha != beta {best_unequal:.4f} vs alpha = beta = 1 {equal:.4f}",
+        ),
     ]
-    return [{"effect": name, "status": "PASS" if ok else "MISS", "detail": detail}
-            for name, ok, detail in checks]
+    return [
+        {"effect": name, "status": "PASS" if ok else "MISS", "detail": detail} for name, ok, detail in checks
+    ]
 
 
 def _section(payload: dict[str, Any], kl_plot: Path, out: Path) -> str:
     from ..evaluation.render import fmt, markdown_table
 
     sweep = payload["sweep"]
-    rows = [[name, fmt(s["js"]), fmt(s["js_stated"]), fmt(s["valid_mass"]),
-             "yes" if name == payload["chosen"] else ""] for name, s in sweep.items()]
+    rows = [
+        [
+            name,
+            fmt(s["js"]),
+            fmt(s["js_stated"]),
+            fmt(s["valid_mass"]),
+            "yes" if name == payload["chosen"] else "",
+        ]
+        for name, s in sweep.items()
+    ]
     keys = ("coverage_extracted", "validity_extracted", "accuracy_extracted")
-    extracted = markdown_table(["arm", *(key.replace("_", " (") + ")" for key in keys)],
-                               [[arm, *(fmt(m[key]) for key in keys)]
-                                for arm, m in payload["extracted"].items()])
+    extracted = markdown_table(
+        ["arm", *(key.replace("_", " (") + ")" for key in keys)],
+        [[arm, *(fmt(m[key]) for key in keys)] for arm, m in payload["extracted"].items()],
+    )
     epochs = max(len(means) for means in payload["kl_epochs"].values())
-    kl_rows = [[name, *(fmt(v) for v in means), fmt(means[-1] / means[-2]) if len(means) > 1 else "–"]
-               for name, means in payload["kl_epochs"].items()]
-    kl_table = markdown_table(["run", *(f"epoch {e}" for e in range(1, epochs + 1)), "last / previous"],
-                              kl_rows)
+    kl_rows = [
+        [name, *(fmt(v) for v in means), fmt(means[-1] / means[-2]) if len(means) > 1 else "–"]
+        for name, means in payload["kl_epochs"].items()
+    ]
+    kl_table = markdown_table(
+        ["run", *(f"epoch {e}" for e in range(1, epochs + 1)), "last / previous"], kl_rows
+    )
     return f"""
 ## alpha/beta sweep (tuned split only, score mode, seed 0)
 
@@ -206,8 +236,14 @@ def run_real(options: Any) -> dict[str, Any]:
 
     def spectrum_job(alpha: float, beta: float, seed: int) -> tuple:
         path = out / _sweep_name(alpha, beta) / f"seed-{seed}"
-        return (train_arm, spectrum_recipe, str(path), seed, steps,
-                ["--spectrum_alpha", str(alpha), "--spectrum_beta", str(beta)])
+        return (
+            train_arm,
+            spectrum_recipe,
+            str(path),
+            seed,
+            steps,
+            ["--spectrum_alpha", str(alpha), "--spectrum_beta", str(beta)],
+        )
 
     sweep_dirs = {_sweep_name(a, b): out / _sweep_name(a, b) / "seed-0" for a, b in SWEEP}
     arm_dirs = {arm: {seed: out / arm / f"seed-{seed}" for seed in seeds} for arm in real.arms}
@@ -216,63 +252,134 @@ def run_real(options: Any) -> dict[str, Any]:
     def train(jobs: dict[str, tuple], label: str) -> None:
         """Run the training jobs (name -> job, output dir = job[2]); --reuse keeps finished ones."""
         todo = [name for name in jobs if not (options.reuse and _done(Path(jobs[name][2]), SUMMARY_FILE))]
-        training.update(zip(todo, run_jobs(executor, [jobs[name] for name in todo], label, options.progress),
-                            strict=True))
+        training.update(
+            zip(todo, run_jobs(executor, [jobs[name] for name in todo], label, options.progress), strict=True)
+        )
         for name in jobs:
             if name not in training:
                 summary = json.loads((Path(jobs[name][2]) / SUMMARY_FILE).read_text())
-                training[name] = {key: summary[key] for key in ("global_steps", "wall_seconds",
-                                                                "first_logged_loss", "last_logged_loss")}
+                training[name] = {
+                    key: summary[key]
+                    for key in ("global_steps", "wall_seconds", "first_logged_loss", "last_logged_loss")
+                }
 
     with worker_pool(options.workers) as executor:
         # the fixed arms of every seed and the sweep (seed 0) do not depend on the sweep's outcome
-        jobs = {f"{arm}/seed-{seed}": (train_arm, str(options.recipes_dir / recipe), str(arm_dirs[arm][seed]),
-                                       seed, steps)
-                for seed in seeds for arm, recipe in real.arms.items()}
+        jobs = {
+            f"{arm}/seed-{seed}": (
+                train_arm,
+                str(options.recipes_dir / recipe),
+                str(arm_dirs[arm][seed]),
+                seed,
+                steps,
+            )
+            for seed in seeds
+            for arm, recipe in real.arms.items()
+        }
         jobs.update({f"{_sweep_name(a, b)}/seed-0": spectrum_job(a, b, 0) for a, b in SWEEP})
         train(jobs, "training arms")
         trained = time.perf_counter()
-        run_jobs(executor, [(evaluate_arm, base, str(path), str(path / "eval-tuned"), tasks, 0, None,
-                              gguf_file, "score", "tuned") for path in sweep_dirs.values()
-                             if not (options.reuse and _done(path / "eval-tuned", "results.json"))],
-                  "sweep (tuned split)", options.progress)
+        run_jobs(
+            executor,
+            [
+                (
+                    evaluate_arm,
+                    base,
+                    str(path),
+                    str(path / "eval-tuned"),
+                    tasks,
+                    0,
+                    None,
+                    gguf_file,
+                    "score",
+                    "tuned",
+                )
+                for path in sweep_dirs.values()
+                if not (options.reuse and _done(path / "eval-tuned", "results.json"))
+            ],
+            "sweep (tuned split)",
+            options.progress,
+        )
         sweep = {name: _tuned_score(path) for name, path in sweep_dirs.items()}
         chosen = choose_setting(sweep)
         alpha, beta = next(setting for setting in SWEEP if _sweep_name(*setting) == chosen)
-        train({f"{chosen}/seed-{seed}": spectrum_job(alpha, beta, seed) for seed in seeds[1:]},
-              "training the chosen setting (more seeds)")
+        train(
+            {f"{chosen}/seed-{seed}": spectrum_job(alpha, beta, seed) for seed in seeds[1:]},
+            "training the chosen setting (more seeds)",
+        )
         swept = time.perf_counter()
-        runs = {"base": {seed: out / "base" / f"seed-{seed}" for seed in seeds}, **arm_dirs,
-                "spectrum": {seed: out / chosen / f"seed-{seed}" for seed in seeds}}
-        run_jobs(executor, [(evaluate_arm, base, None if arm == "base" else str(path), str(path / "eval"),
-                              tasks, seed, options.samples, gguf_file)
-                             for seed in seeds for arm, paths in runs.items() for path in [paths[seed]]
-                             if not (options.reuse and _done(path / "eval", "results.json"))],
-                  "evaluating (held-out)", options.progress)
+        runs = {
+            "base": {seed: out / "base" / f"seed-{seed}" for seed in seeds},
+            **arm_dirs,
+            "spectrum": {seed: out / chosen / f"seed-{seed}" for seed in seeds},
+        }
+        run_jobs(
+            executor,
+            [
+                (
+                    evaluate_arm,
+                    base,
+                    None if arm == "base" else str(path),
+                    str(path / "eval"),
+                    tasks,
+                    seed,
+                    options.samples,
+                    gguf_file,
+                )
+                for seed in seeds
+                for arm, paths in runs.items()
+                for path in [paths[seed]]
+                if not (options.reuse and _done(path / "eval", "results.json"))
+            ],
+            "evaluating (held-out)",
+            options.progress,
+        )
     evaluated = time.perf_counter()
 
-    timings = {"training": round(trained - started, 1), "sweep_and_more_seeds": round(swept - trained, 1),
-               "heldout_eval": round(evaluated - swept, 1), "total": round(evaluated - started, 1)}
-    settings = {"seeds": len(seeds), "quick": options.quick, "steps": steps, "samples": options.samples,
-                "tasks": tasks, "workers": options.workers, "model": options.model,
-                "recipes": {**real.arms, "spectrum": real.spectrum}, "gguf_file": gguf_file,
-                "sweep": [list(setting) for setting in SWEEP]}
-    extracted = {arm: _mean_over_seeds([_extracted(load_results(path / "eval")) for path in paths.values()])
-                 for arm, paths in runs.items()}
+    timings = {
+        "training": round(trained - started, 1),
+        "sweep_and_more_seeds": round(swept - trained, 1),
+        "heldout_eval": round(evaluated - swept, 1),
+        "total": round(evaluated - started, 1),
+    }
+    settings = {
+        "seeds": len(seeds),
+        "quick": options.quick,
+        "steps": steps,
+        "samples": options.samples,
+        "tasks": tasks,
+        "workers": options.workers,
+        "model": options.model,
+        "recipes": {**real.arms, "spectrum": real.spectrum},
+        "gguf_file": gguf_file,
+        "sweep": [list(setting) for setting in SWEEP],
+    }
+    extracted = {
+        arm: _mean_over_seeds([_extracted(load_results(path / "eval")) for path in paths.values()])
+        for arm, paths in runs.items()
+    }
 
     def check(means: dict[str, dict[str, float]]) -> list[dict]:
         return check_real_effects({arm: {**means[arm], **extracted[arm]} for arm in means}, sweep)
 
-    payload = write_demo_report(out, runs, base_model=base, timings=timings, training=training,
-                                settings=settings, check=check)
+    payload = write_demo_report(
+        out, runs, base_model=base, timings=timings, training=training, settings=settings, check=check
+    )
     kl_runs = {**sweep_dirs, **{f"{chosen} seed {seed}": out / chosen / f"seed-{seed}" for seed in seeds[1:]}}
     curves = kl_curves(kl_runs)
-    kl_plot = plot_kl(curves, out / "plots" / "training_kl.png",
-                      f"{options.model}: spectrum arms' training KL per logged step")
-    payload.update(extracted=extracted, sweep=sweep, chosen=chosen, kl_curves=curves,
-                   kl_epochs={name: epoch_means(path) for name, path in kl_runs.items()},
-                   kl_last={name: float(np.mean([v for _, v in points[-3:]]))
-                            for name, points in curves.items()})
+    kl_plot = plot_kl(
+        curves,
+        out / "plots" / "training_kl.png",
+        f"{options.model}: spectrum arms' training KL per logged step",
+    )
+    payload.update(
+        extracted=extracted,
+        sweep=sweep,
+        chosen=chosen,
+        kl_curves=curves,
+        kl_epochs={name: epoch_means(path) for name, path in kl_runs.items()},
+        kl_last={name: float(np.mean([v for _, v in points[-3:]])) for name, points in curves.items()},
+    )
     write_json_atomic(out / "results.json", payload)
     report = (out / "report.md").read_text() + _section(payload, kl_plot, out)
     write_text_atomic(out / "report.md", report)

@@ -71,10 +71,15 @@ def headline_metrics(results: dict[str, Any]) -> dict[str, float]:
     spread = _tasks(results, OPEN_KINDS)
     opened = _tasks(results, ("open",))
     steer = _tasks(results, ("steer",))
-    steer_keys = sorted({key for task in steer for key in task["metrics"].get("steer", {})},
-                        key=lambda key: int(key.split("@")[1]))
-    new_widths = [task for name, task in results["tasks"].items()
-                  if name.endswith("new_widths") and task.get("status") == "ok"]
+    steer_keys = sorted(
+        {key for task in steer for key in task["metrics"].get("steer", {})},
+        key=lambda key: int(key.split("@")[1]),
+    )
+    new_widths = [
+        task
+        for name, task in results["tasks"].items()
+        if name.endswith("new_widths") and task.get("status") == "ok"
+    ]
     return {
         "validity": _metric(spread, "sample", "validity"),
         "accuracy": _metric(_tasks(results, ("closed",)), "sample", "accuracy"),
@@ -101,33 +106,66 @@ def check_effects(arms: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     js = {name: arm["js"] for name, arm in arms.items()}
     base, sft, spec = (arms.get(name, {}) for name in ("base", "sft", "spectrum"))
     checks = [
-        (("base", "sft"), "1. collapse is real: SFT JS >= 5x base",
-         lambda: (js["sft"] >= 5 * js["base"], f"SFT {js['sft']:.4f} vs 5x base {5 * js['base']:.4f}")),
-        (("sft", "spectrum"), "2a. cure: spectrum JS <= 0.1x SFT",
-         lambda: (js["spectrum"] <= 0.1 * js["sft"],
-                  f"spectrum {js['spectrum']:.4f} vs 0.1x SFT {0.1 * js['sft']:.4f}")),
-        (("spectrum",), "2b. coverage >= 0.9 where samples >= 4x valid set",
-         lambda: (spec["min_coverage_judged"] >= 0.9,
-                  f"lowest item coverage {spec['min_coverage_judged']:.3f}")),
-        (("base", "spectrum"), "3. fixes the biased base: spectrum JS <= 0.5x base",
-         lambda: (js["spectrum"] <= 0.5 * js["base"],
-                  f"spectrum {js['spectrum']:.4f} vs 0.5x base {0.5 * js['base']:.4f}")),
-        (("base", "spectrum"), "4. new range widths: spectrum JS <= base",
-         lambda: (spec["js_new_widths"] <= base["js_new_widths"],
-                  f"spectrum {spec['js_new_widths']:.4f} vs base {base['js_new_widths']:.4f}")),
-        (("base", "sft", "spectrum"), "5. stated distributions: spectrum JS <= 0.5x SFT and <= base",
-         lambda: (spec["js_stated"] <= 0.5 * sft["js_stated"] and spec["js_stated"] <= base["js_stated"],
-                  f"spectrum {spec['js_stated']:.4f}, SFT {sft['js_stated']:.4f}, "
-                  f"base {base['js_stated']:.4f}")),
-        (("spectrum", "iid"), "6. exact loss beats i.i.d. samples: spectrum JS <= iid JS",
-         lambda: (js["spectrum"] <= js["iid"], f"spectrum {js['spectrum']:.4f} vs iid {js['iid']:.4f}")),
+        (
+            ("base", "sft"),
+            "1. collapse is real: SFT JS >= 5x base",
+            lambda: (js["sft"] >= 5 * js["base"], f"SFT {js['sft']:.4f} vs 5x base {5 * js['base']:.4f}"),
+        ),
+        (
+            ("sft", "spectrum"),
+            "2a. cure: spectrum JS <= 0.1x SFT",
+            lambda: (
+                js["spectrum"] <= 0.1 * js["sft"],
+                f"spectrum {js['spectrum']:.4f} vs 0.1x SFT {0.1 * js['sft']:.4f}",
+            ),
+        ),
+        (
+            ("spectrum",),
+            "2b. coverage >= 0.9 where samples >= 4x valid set",
+            lambda: (
+                spec["min_coverage_judged"] >= 0.9,
+                f"lowest item coverage {spec['min_coverage_judged']:.3f}",
+            ),
+        ),
+        (
+            ("base", "spectrum"),
+            "3. fixes the biased base: spectrum JS <= 0.5x base",
+            lambda: (
+                js["spectrum"] <= 0.5 * js["base"],
+                f"spectrum {js['spectrum']:.4f} vs 0.5x base {0.5 * js['base']:.4f}",
+            ),
+        ),
+        (
+            ("base", "spectrum"),
+            "4. new range widths: spectrum JS <= base",
+            lambda: (
+                spec["js_new_widths"] <= base["js_new_widths"],
+                f"spectrum {spec['js_new_widths']:.4f} vs base {base['js_new_widths']:.4f}",
+            ),
+        ),
+        (
+            ("base", "sft", "spectrum"),
+            "5. stated distributions: spectrum JS <= 0.5x SFT and <= base",
+            lambda: (
+                spec["js_stated"] <= 0.5 * sft["js_stated"] and spec["js_stated"] <= base["js_stated"],
+                f"spectrum {spec['js_stated']:.4f}, SFT {sft['js_stated']:.4f}, base {base['js_stated']:.4f}",
+            ),
+        ),
+        (
+            ("spectrum", "iid"),
+            "6. exact loss beats i.i.d. samples: spectrum JS <= iid JS",
+            lambda: (js["spectrum"] <= js["iid"], f"spectrum {js['spectrum']:.4f} vs iid {js['iid']:.4f}"),
+        ),
         # one-sided: spectrum being MORE accurate than SFT is no failure of "accuracy kept"
-        (("base", "sft", "spectrum"),
-         "7. accuracy kept: spectrum at most 2 points below SFT, both above base",
-         lambda: (spec["accuracy"] >= sft["accuracy"] - 0.02
-                  and min(spec["accuracy"], sft["accuracy"]) > base["accuracy"],
-                  f"spectrum {spec['accuracy']:.3f}, SFT {sft['accuracy']:.3f}, "
-                  f"base {base['accuracy']:.3f}")),
+        (
+            ("base", "sft", "spectrum"),
+            "7. accuracy kept: spectrum at most 2 points below SFT, both above base",
+            lambda: (
+                spec["accuracy"] >= sft["accuracy"] - 0.02
+                and min(spec["accuracy"], sft["accuracy"]) > base["accuracy"],
+                f"spectrum {spec['accuracy']:.3f}, SFT {sft['accuracy']:.3f}, base {base['accuracy']:.3f}",
+            ),
+        ),
     ]
     effects = []
     for needed, name, judge in checks:
@@ -146,8 +184,11 @@ def _aggregate(per_seed: dict[str, list[dict[str, float]]]) -> dict[str, dict[st
         for key in runs[0]:
             values = [run[key] for run in runs]
             finite = _finite(values)
-            summary[arm][key] = {"mean": _mean(values), "min": min(finite, default=math.nan),
-                                 "max": max(finite, default=math.nan)}
+            summary[arm][key] = {
+                "mean": _mean(values),
+                "min": min(finite, default=math.nan),
+                "max": max(finite, default=math.nan),
+            }
     return summary
 
 
@@ -177,22 +218,34 @@ def _plot_task(name: str, runs: dict[str, dict[str, Any]], path: Path) -> Path |
 
 
 def _per_task_js(runs: dict[str, dict[str, Any]]) -> tuple[list[str], dict[str, list[float]]]:
-    names = [name for name, task in next(iter(runs.values()))["tasks"].items()
-             if task["kind"] in OPEN_KINDS and task.get("status") == "ok"]
-    return names, {arm: [results["tasks"][name]["metrics"].get("score", {}).get("js") for name in names]
-                   for arm, results in runs.items()}
+    names = [
+        name
+        for name, task in next(iter(runs.values()))["tasks"].items()
+        if task["kind"] in OPEN_KINDS and task.get("status") == "ok"
+    ]
+    return names, {
+        arm: [results["tasks"][name]["metrics"].get("score", {}).get("js") for name in names]
+        for arm, results in runs.items()
+    }
 
 
-def write_demo_report(out: Path, runs: dict[str, dict[int, Path]], *, base_model: str,
-                      timings: dict[str, float], training: dict[str, Any],
-                      settings: dict[str, Any],
-                      check: Callable[[dict[str, dict[str, float]]], list[dict[str, Any]]] = check_effects,
-                      ) -> dict[str, Any]:
+def write_demo_report(
+    out: Path,
+    runs: dict[str, dict[int, Path]],
+    *,
+    base_model: str,
+    timings: dict[str, float],
+    training: dict[str, Any],
+    settings: dict[str, Any],
+    check: Callable[[dict[str, dict[str, float]]], list[dict[str, Any]]] = check_effects,
+) -> dict[str, Any]:
     """Write out/results.json, out/report.md and out/plots/*.png; return the results payload.
 
     ``check`` judges the expected effects from the arms' seed means (the tiny world's by default)."""
-    loaded = {arm: {seed: load_results(path / "eval") for seed, path in seeds.items()}
-              for arm, seeds in runs.items()}
+    loaded = {
+        arm: {seed: load_results(path / "eval") for seed, path in seeds.items()}
+        for arm, seeds in runs.items()
+    }
     per_seed = {arm: [headline_metrics(r) for r in by_seed.values()] for arm, by_seed in loaded.items()}
     summary = _aggregate(per_seed)
     means = {arm: {key: value["mean"] for key, value in metrics.items()} for arm, metrics in summary.items()}
@@ -207,13 +260,29 @@ def write_demo_report(out: Path, runs: dict[str, dict[int, Path]], *, base_model
         if plot is not None:
             plots.append(plot)
     coverage_names = [n for n in names if first_seed["base"]["tasks"][n]["kind"] == "open"]
-    plots.append(bar_chart(plots_dir / "js_per_task.png", "JS to target per held-out task (score mode)",
-                            names, [(arm, values, None) for arm, values in js_by_arm.items()]))
-    plots.append(bar_chart(
-        plots_dir / "coverage_per_task.png", "Coverage per held-out open task (sample mode, seed 0)",
-        coverage_names,
-        [(arm, [r["tasks"][n]["metrics"].get("sample", {}).get("coverage") for n in coverage_names], None)
-         for arm, r in first_seed.items()]))
+    plots.append(
+        bar_chart(
+            plots_dir / "js_per_task.png",
+            "JS to target per held-out task (score mode)",
+            names,
+            [(arm, values, None) for arm, values in js_by_arm.items()],
+        )
+    )
+    plots.append(
+        bar_chart(
+            plots_dir / "coverage_per_task.png",
+            "Coverage per held-out open task (sample mode, seed 0)",
+            coverage_names,
+            [
+                (
+                    arm,
+                    [r["tasks"][n]["metrics"].get("sample", {}).get("coverage") for n in coverage_names],
+                    None,
+                )
+                for arm, r in first_seed.items()
+            ],
+        )
+    )
 
     payload = {
         "schema_version": 1,
@@ -233,8 +302,9 @@ def write_demo_report(out: Path, runs: dict[str, dict[int, Path]], *, base_model
     return payload
 
 
-def _markdown(payload: dict[str, Any], names: list[str], js_by_arm: dict[str, list[float]],
-              plots: list[Path], out: Path) -> str:
+def _markdown(
+    payload: dict[str, Any], names: list[str], js_by_arm: dict[str, list[float]], plots: list[Path], out: Path
+) -> str:
     settings, arms = payload["settings"], payload["arms"]
     seeds = settings["seeds"]
 
@@ -243,12 +313,18 @@ def _markdown(payload: dict[str, Any], names: list[str], js_by_arm: dict[str, li
             return fmt(stats["mean"])
         return f"{fmt(stats['mean'])} [{fmt(stats['min'])}, {fmt(stats['max'])}]"
 
-    headline = markdown_table(["arm", *[label for _, label in HEADLINE]],
-                      [[arm, *[cell(metrics[key]) for key, _ in HEADLINE]] for arm, metrics in arms.items()])
-    effects = markdown_table(["effect", "status", "measured"],
-                     [[e["effect"], e["status"], e["detail"]] for e in payload["effects"]])
-    per_task = markdown_table(["task", *js_by_arm], [[name, *[fmt(js_by_arm[arm][i]) for arm in js_by_arm]]
-                                             for i, name in enumerate(names)])
+    headline = markdown_table(
+        ["arm", *[label for _, label in HEADLINE]],
+        [[arm, *[cell(metrics[key]) for key, _ in HEADLINE]] for arm, metrics in arms.items()],
+    )
+    effects = markdown_table(
+        ["effect", "status", "measured"],
+        [[e["effect"], e["status"], e["detail"]] for e in payload["effects"]],
+    )
+    per_task = markdown_table(
+        ["task", *js_by_arm],
+        [[name, *[fmt(js_by_arm[arm][i]) for arm in js_by_arm]] for i, name in enumerate(names)],
+    )
     images = "\n".join(f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in plots)
     timings = ", ".join(f"{key} {value} s" for key, value in payload["timings_seconds"].items())
     interval = "mean [min, max] over seeds" if seeds > 1 else "one seed"
@@ -260,11 +336,11 @@ def _markdown(payload: dict[str, Any], names: list[str], js_by_arm: dict[str, li
         recipes = f"`recipes/tiny-{{{', '.join(arm for arm in arms if arm != 'base')}}}.yaml`"
     return f"""# spectrum-tune demo: mode collapse and its cure
 
-Base model: `{payload['base_model']}`{model_note}. Arms tuned from the same base on the same
+Base model: `{payload["base_model"]}`{model_note}. Arms tuned from the same base on the same
 prompts with {recipes}
-(steps: {settings['steps'] or 'as in the recipes'}). Evaluated on **held-out** task files only
-(`split: heldout` in `eval/`), sample mode ({settings['samples'] or 'task default'} samples per prompt)
-and score mode. Seeds: {seeds} ({interval}). Machine: {payload['machine']}. Wall time: {timings}.
+(steps: {settings["steps"] or "as in the recipes"}). Evaluated on **held-out** task files only
+(`split: heldout` in `eval/`), sample mode ({settings["samples"] or "task default"} samples per prompt)
+and score mode. Seeds: {seeds} ({interval}). Machine: {payload["machine"]}. Wall time: {timings}.
 
 ## Headline (held-out tasks)
 

@@ -38,8 +38,10 @@ ARM_SETS = {
 REAL_MODELS = ("smollm2-real", "gemma3-270m-real")
 # Defaults that fit the 2-core budget (~30 min for the 135M demo; the real-data runs take 3 seeds,
 # docs/real-models.md has their wall times); the tiny model's are the fields'.
-SMALL_BUDGET = {"smollm2": {"seeds": 1, "samples": 30},
-                **{name: {"seeds": 3, "samples": 30} for name in REAL_MODELS}}
+SMALL_BUDGET = {
+    "smollm2": {"seeds": 1, "samples": 30},
+    **{name: {"seeds": 3, "samples": 30} for name in REAL_MODELS},
+}
 SUITES = ["spread", "distribution", "accuracy", "steer"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,14 +115,32 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
 
     with worker_pool(options.workers) as executor:
         pairs = [(arm, seed) for seed in seeds for arm in arms]
-        train_jobs = [(train_arm, str(options.recipes_dir / arms[arm]), str(runs[arm][seed]), seed, steps)
-                      for arm, seed in pairs]
-        training = dict(zip((f"{arm}/seed-{seed}" for arm, seed in pairs),
-                            run_jobs(executor, train_jobs, "training arms", options.progress), strict=True))
+        train_jobs = [
+            (train_arm, str(options.recipes_dir / arms[arm]), str(runs[arm][seed]), seed, steps)
+            for arm, seed in pairs
+        ]
+        training = dict(
+            zip(
+                (f"{arm}/seed-{seed}" for arm, seed in pairs),
+                run_jobs(executor, train_jobs, "training arms", options.progress),
+                strict=True,
+            )
+        )
         trained = time.perf_counter()
-        eval_jobs = [(evaluate_arm, base, None if arm == "base" else str(runs[arm][seed]),
-                      str(runs[arm][seed] / "eval"), options.tasks, seed, samples, gguf_file)
-                     for seed in seeds for arm in runs]
+        eval_jobs = [
+            (
+                evaluate_arm,
+                base,
+                None if arm == "base" else str(runs[arm][seed]),
+                str(runs[arm][seed] / "eval"),
+                options.tasks,
+                seed,
+                samples,
+                gguf_file,
+            )
+            for seed in seeds
+            for arm in runs
+        ]
         run_jobs(executor, eval_jobs, "evaluating", options.progress)
     evaluated = time.perf_counter()
 
@@ -130,8 +150,17 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         "evaluation": round(evaluated - trained, 1),
         "total": round(evaluated - started, 1),
     }
-    settings = {"seeds": len(seeds), "quick": options.quick, "steps": steps, "samples": samples,
-                "tasks": options.tasks, "workers": options.workers, "model": options.model,
-                "recipes": dict(arms), "gguf_file": gguf_file}
-    return write_demo_report(options.out, runs, base_model=base, timings=timings, training=training,
-                             settings=settings)
+    settings = {
+        "seeds": len(seeds),
+        "quick": options.quick,
+        "steps": steps,
+        "samples": samples,
+        "tasks": options.tasks,
+        "workers": options.workers,
+        "model": options.model,
+        "recipes": dict(arms),
+        "gguf_file": gguf_file,
+    }
+    return write_demo_report(
+        options.out, runs, base_model=base, timings=timings, training=training, settings=settings
+    )

@@ -21,7 +21,12 @@ class LocalBackend(Backend):
     kind = "local"
 
     def __init__(
-        self, model: Any, tokenizer: Any, *, batch_size: int = 64, prefix_sharing: bool = True,
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        batch_size: int = 64,
+        prefix_sharing: bool = True,
         prefill_once: bool = True,
     ) -> None:
         self.model, self.tokenizer = model, tokenizer
@@ -30,8 +35,14 @@ class LocalBackend(Backend):
     def sample_many(
         self, requests: Sequence[SampleRequest], on_batch: Callable[[int], None] | None = None
     ) -> list[list[str]]:
-        return local_draws(self.model, self.tokenizer, requests, batch_size=self.batch_size,
-                           prefill_once=self.prefill_once, on_batch=on_batch)
+        return local_draws(
+            self.model,
+            self.tokenizer,
+            requests,
+            batch_size=self.batch_size,
+            prefill_once=self.prefill_once,
+            on_batch=on_batch,
+        )
 
     def group_logprobs(self, groups: list[dict[str, Any]]) -> list[np.ndarray]:
         pad = self.tokenizer.pad_token_id

@@ -149,8 +149,14 @@ class EntailmentJudge:
     one of its sentences entails the viewpoint text with probability >= ``threshold``."""
 
     def __init__(
-        self, model: Any = DEFAULT_NLI_MODEL, *, threshold: float = DEFAULT_THRESHOLD,
-        tokenizer: Any = None, batch_size: int = 32, max_length: int = 512, device: str | None = None,
+        self,
+        model: Any = DEFAULT_NLI_MODEL,
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        tokenizer: Any = None,
+        batch_size: int = 32,
+        max_length: int = 512,
+        device: str | None = None,
     ):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -186,7 +192,10 @@ class EntailmentJudge:
             batch = self.tokenizer(
                 list(premises[start : start + self.batch_size]),
                 list(hypotheses[start : start + self.batch_size]),
-                padding=True, truncation=True, max_length=self.max_length, return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
             ).to(self.device)
             with torch.no_grad():
                 logits = self.model(**batch).logits.float()

@@ -68,9 +68,11 @@ def _rope_switch(model: Any, prompt_length: int) -> str | None:
     kind = rope.get("rope_type", rope.get("type")) if isinstance(rope, dict) else None
     if kind not in ("longrope", "dynamic"):
         return None
-    threshold = rope.get("original_max_position_embeddings") or getattr(
-        config, "original_max_position_embeddings", None
-    ) or getattr(config, "max_position_embeddings", None)
+    threshold = (
+        rope.get("original_max_position_embeddings")
+        or getattr(config, "original_max_position_embeddings", None)
+        or getattr(config, "max_position_embeddings", None)
+    )
     if threshold is not None and prompt_length - 1 <= threshold < prompt_length:
         return f"{kind} rotary scaling switches at {threshold} positions, where the prompt ends"
     return None
@@ -139,8 +141,16 @@ def own_loop_blocker(model: Any) -> str | None:
 
 
 def sample_rows(
-    model: Any, cache: DynamicCache, input_ids: torch.Tensor, rows: int, *, max_new_tokens: int,
-    eos_ids: list[int], stop_criteria: Any, temperature: float, top_p: float,
+    model: Any,
+    cache: DynamicCache,
+    input_ids: torch.Tensor,
+    rows: int,
+    *,
+    max_new_tokens: int,
+    eos_ids: list[int],
+    stop_criteria: Any,
+    temperature: float,
+    top_p: float,
 ) -> list[list[int]]:
     """``rows`` continuations of ``input_ids`` (``[1, P]``; ``cache`` holds all but its last token),
     each up to and including its stop token, at most ``max_new_tokens`` tokens.

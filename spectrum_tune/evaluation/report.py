@@ -155,8 +155,11 @@ def _item_row(index: int, item: dict[str, Any], columns: list[tuple[str, str]]) 
     prompt = _cell(_prompt_text(item.get("prompt")))
     prompt = _short(prompt, MAX_PROMPT_CHARS)
     refs, weights = item.get("references") or [], item.get("weights") or []
-    target = _top(list(zip(refs, weights, strict=False))) if refs else (
-        "(validator)" if "validator" in item else "(free text)")
+    target = (
+        _top(list(zip(refs, weights, strict=False)))
+        if refs
+        else ("(validator)" if "validator" in item else "(free text)")
+    )
     model = []
     if "sample" in item:
         counts = item["sample"].get("counts") or {}
@@ -179,7 +182,9 @@ def _item_section(name: str, task: dict[str, Any], results: dict[str, Any]) -> l
     header = ["#", "prompt", "target (top)", "model (top shares)", *(f"{ns} {key}" for ns, key in columns)]
     lines = [f"### {name}", ""]
     if "temperature" in task and (task["temperature"], task.get("top_p")) != (
-            results.get("temperature", 1.0), results.get("top_p", 1.0)):
+        results.get("temperature", 1.0),
+        results.get("top_p", 1.0),
+    ):
         lines += [f"Sampled at temperature {task['temperature']}, top_p {task.get('top_p')}.", ""]
     rows = [_item_row(index, item, columns) for index, item in enumerate(items)]
     return [*lines, markdown_table(header, rows)]

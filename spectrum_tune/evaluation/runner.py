@@ -142,8 +142,13 @@ def load_backend(options: EvalOptions) -> Backend:
 
         return ServedBackend(options.served, cache_dir=Path(options.out) / "served_cache")
     model, tokenizer = load_for_eval(options.model, options.adapter, options.gguf_file)
-    return LocalBackend(model, tokenizer, batch_size=options.batch_size,
-                        prefix_sharing=options.prefix_sharing, prefill_once=options.prefill_once)
+    return LocalBackend(
+        model,
+        tokenizer,
+        batch_size=options.batch_size,
+        prefix_sharing=options.prefix_sharing,
+        prefill_once=options.prefill_once,
+    )
 
 
 def load_judges(options: EvalOptions, tasks: list[Task] = ()) -> dict[str, Any]:
@@ -201,15 +206,22 @@ def _items_base(task: Task) -> list[dict[str, Any]]:
             "prompt": item.prompt,
             **({"references": item.references, "weights": item.weights} if item.references else {}),
             **({"validator": item.validator.spec} if item.validator else {}),
-            **({"viewpoints": [vars(v) | {"keywords": list(v.keywords)} for v in item.viewpoints]}
-               if item.viewpoints else {}),
+            **(
+                {"viewpoints": [vars(v) | {"keywords": list(v.keywords)} for v in item.viewpoints]}
+                if item.viewpoints
+                else {}
+            ),
         }
         for item in task.items
     ]
 
 
 def run_task(
-    model: Any, tokenizer: Any, task: Task, options: EvalOptions, wall: dict[str, float],
+    model: Any,
+    tokenizer: Any,
+    task: Task,
+    options: EvalOptions,
+    wall: dict[str, float],
     judges: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate one task in the requested mode(s); adds the time spent per mode to ``wall``.
@@ -224,8 +236,13 @@ def run_task(
     from .steer import steer_task
     from .verbalized import verbalized_task
 
-    backend = as_backend(model, tokenizer, batch_size=options.batch_size,
-                         prefix_sharing=options.prefix_sharing, prefill_once=options.prefill_once)
+    backend = as_backend(
+        model,
+        tokenizer,
+        batch_size=options.batch_size,
+        prefix_sharing=options.prefix_sharing,
+        prefill_once=options.prefill_once,
+    )
     model, tokenizer = backend, backend.tokenizer
     items = _items_base(task)
     metrics: dict[str, dict[str, float]] = {}
@@ -245,8 +262,13 @@ def run_task(
             model, tokenizer, task, batch_size=options.batch_size, published=options.published
         ),
         "score": lambda: score_task(
-            model, tokenizer, task, published_eot=options.published_eot, batch_size=options.batch_size,
-            prefix_sharing=options.prefix_sharing, published=options.published,
+            model,
+            tokenizer,
+            task,
+            published_eot=options.published_eot,
+            batch_size=options.batch_size,
+            prefix_sharing=options.prefix_sharing,
+            published=options.published,
         ),
         "verbalized": lambda: verbalized_task(model, tokenizer, task, options.verbalized, seed=options.seed),
         "sample": lambda: sample_task(

@@ -51,7 +51,12 @@ from .stops import decode_sample, stop_token_ids
 from .tasks import Item, Task
 
 __all__ = [
-    "extracted_counts", "generate_samples", "item_seed", "local_draws", "sample_metrics", "sample_task",
+    "extracted_counts",
+    "generate_samples",
+    "item_seed",
+    "local_draws",
+    "sample_metrics",
+    "sample_task",
 ]
 
 NEUTRAL_SAMPLING = {
@@ -95,8 +100,17 @@ def _stop_criteria(tokenizer: Any, stop: tuple[str, ...]) -> Any:
 
 
 def _generate(
-    model: Any, tokenizer: Any, input_ids: torch.Tensor, count: int, cache: Any, *, max_new_tokens: int,
-    eos_ids: list[int], stop: Sequence[str], temperature: float, top_p: float,
+    model: Any,
+    tokenizer: Any,
+    input_ids: torch.Tensor,
+    count: int,
+    cache: Any,
+    *,
+    max_new_tokens: int,
+    eos_ids: list[int],
+    stop: Sequence[str],
+    temperature: float,
+    top_p: float,
 ) -> list[list[int]]:
     """``count`` continuations from ``generate``: of the prompt copied per row (``cache`` None) or
     of a copy of the prompt's cache repeated to ``count`` rows."""
@@ -104,8 +118,11 @@ def _generate(
         rows: dict[str, Any] = {"input_ids": input_ids, "num_return_sequences": count}
     else:
         # cache_implementation=None: a checkpoint default ("hybrid") may not sit beside a given cache
-        rows = {"input_ids": input_ids.expand(count, -1), "cache": expanded_cache(cache, count),
-                "cache_implementation": None}
+        rows = {
+            "input_ids": input_ids.expand(count, -1),
+            "cache": expanded_cache(cache, count),
+            "cache_implementation": None,
+        }
     output = model.generate(
         **rows,
         attention_mask=torch.ones_like(rows["input_ids"]),
@@ -164,11 +181,30 @@ def generate_samples(
     while len(samples) < n:
         count = min(batch_size, n - len(samples))
         if own_loop:
-            rows = sample_rows(model, cache, input_ids, count, max_new_tokens=max_new_tokens, eos_ids=eos_ids,
-                               stop_criteria=stop_criteria, temperature=temperature, top_p=top_p)
+            rows = sample_rows(
+                model,
+                cache,
+                input_ids,
+                count,
+                max_new_tokens=max_new_tokens,
+                eos_ids=eos_ids,
+                stop_criteria=stop_criteria,
+                temperature=temperature,
+                top_p=top_p,
+            )
         else:
-            rows = _generate(model, tokenizer, input_ids, count, cache, max_new_tokens=max_new_tokens,
-                             eos_ids=eos_ids, stop=stop, temperature=temperature, top_p=top_p)
+            rows = _generate(
+                model,
+                tokenizer,
+                input_ids,
+                count,
+                cache,
+                max_new_tokens=max_new_tokens,
+                eos_ids=eos_ids,
+                stop=stop,
+                temperature=temperature,
+                top_p=top_p,
+            )
         for row in rows:
             samples.append(_cut_text(decode_sample(tokenizer, row, stop_ids), stop))
         if on_batch is not None:
@@ -177,15 +213,29 @@ def generate_samples(
 
 
 def local_draws(
-    model: Any, tokenizer: Any, requests: Sequence[SampleRequest], *, batch_size: int = 64,
-    prefill_once: bool = True, on_batch: Callable[[int], None] | None = None,
+    model: Any,
+    tokenizer: Any,
+    requests: Sequence[SampleRequest],
+    *,
+    batch_size: int = 64,
+    prefill_once: bool = True,
+    on_batch: Callable[[int], None] | None = None,
 ) -> list[list[str]]:
     """:func:`generate_samples` for each request in turn (the local backend's ``sample_many``)."""
     return [
         generate_samples(
-            model, tokenizer, request.prompt, request.n, max_new_tokens=request.max_new_tokens,
-            stop=request.stop, batch_size=batch_size, seed=request.seed, on_batch=on_batch,
-            temperature=request.temperature, top_p=request.top_p, prefill_once=prefill_once,
+            model,
+            tokenizer,
+            request.prompt,
+            request.n,
+            max_new_tokens=request.max_new_tokens,
+            stop=request.stop,
+            batch_size=batch_size,
+            seed=request.seed,
+            on_batch=on_batch,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            prefill_once=prefill_once,
         )
         for request in requests
     ]
@@ -358,8 +408,14 @@ def sample_task(
         if isinstance(model, Backend):
             drawn = model.sample_many(requests, on_batch=bar.update)
         else:
-            drawn = local_draws(model, tokenizer, requests, batch_size=batch_size, prefill_once=prefill_once,
-                                on_batch=bar.update)
+            drawn = local_draws(
+                model,
+                tokenizer,
+                requests,
+                batch_size=batch_size,
+                prefill_once=prefill_once,
+                on_batch=bar.update,
+            )
     records = []
     for item, item_rng_seed, generations in zip(task.items, seeds, drawn, strict=True):
         record = {
@@ -377,12 +433,14 @@ def sample_task(
             "n_generations": len(generations),
         }
         if item.viewpoints:  # per viewpoint, the share of the samples that present it
-            record["viewpoints"] = overtone_scores(generations, item.viewpoints,
-                                                   (judges or {}).get("overtone"))[1]
+            record["viewpoints"] = overtone_scores(
+                generations, item.viewpoints, (judges or {}).get("overtone")
+            )[1]
         if task.extract is not None:
             # what cross-model homogeneity compares when a chat model's verbose answers sit
             # beside a base model's bare ones (analysis.homogeneity)
-            record["counts_extracted"] = extracted_counts(item, generations, task.extract,
-                                                          task.extract_pattern)
+            record["counts_extracted"] = extracted_counts(
+                item, generations, task.extract, task.extract_pattern
+            )
         records.append(record)
     return records

@@ -130,8 +130,12 @@ def _forward_logps(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
                 reason = str(error)
         if reason is None:
             inputs = continuation_inputs(
-                layers, batch["prefix_mask"], batch["group_index"],
-                batch["cont_ids"], batch["cont_mask"], batch["cont_labels"],
+                layers,
+                batch["prefix_mask"],
+                batch["group_index"],
+                batch["cont_ids"],
+                batch["cont_mask"],
+                batch["cont_labels"],
             )
             labels = inputs.pop("labels")
             # the continuation's first token is the prompt's last, so position t predicts
@@ -146,7 +150,10 @@ def _forward_logps(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 @torch.no_grad()
 def group_logprobs(
-    model: Any, groups: list[dict[str, Any]], pad_token_id: int, batch_size: int = 64,
+    model: Any,
+    groups: list[dict[str, Any]],
+    pad_token_id: int,
+    batch_size: int = 64,
     prefix_sharing: bool = True,
 ) -> list[np.ndarray]:
     """``log p(completion_k | prompt)`` for every completion of every tokenised group.
@@ -204,8 +211,14 @@ def score_item(item: Item, logprobs: np.ndarray) -> dict[str, float]:
 
 
 def score_task(
-    model: Any, tokenizer: Any, task: Task, *, published_eot: bool = False, batch_size: int = 64,
-    prefix_sharing: bool = True, published: bool = False,
+    model: Any,
+    tokenizer: Any,
+    task: Task,
+    *,
+    published_eot: bool = False,
+    batch_size: int = 64,
+    prefix_sharing: bool = True,
+    published: bool = False,
 ) -> list[dict[str, Any] | None]:
     """Per-item score records (``None`` for items without a listed valid set).
 

@@ -53,20 +53,29 @@ VLLM_NEUTRAL = {"top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0}
 class ServedOptions:
     """How to reach a served model (``spectrum-tune eval --endpoint URL --served-model NAME``)."""
 
-    endpoint: str = field(metadata={"help": "base URL of the OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1"})
+    endpoint: str = field(
+        metadata={"help": "base URL of the OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1"}
+    )
     model: str = field(metadata={"help": "the model name the server serves (its /models id)"})
-    tokenizer: str | None = field(default=None, metadata={
-        "help": "the served model's tokenizer (directory or Hub id): needed for score mode"})
-    api_key_env: str = field(default="OPENAI_API_KEY", metadata={
-        "help": "environment variable holding the API key (never written anywhere)"})
+    tokenizer: str | None = field(
+        default=None,
+        metadata={"help": "the served model's tokenizer (directory or Hub id): needed for score mode"},
+    )
+    api_key_env: str = field(
+        default="OPENAI_API_KEY",
+        metadata={"help": "environment variable holding the API key (never written anywhere)"},
+    )
     concurrency: int = field(default=8, metadata={"help": "requests in flight at once"})
     timeout: float = field(default=300.0, metadata={"help": "seconds per request before it is retried"})
     max_retries: int = field(default=6, metadata={"help": "retries with backoff on 429/5xx/timeouts"})
     n_per_request: int = field(default=64, metadata={"help": "samples asked for in one request (n)"})
-    seed: bool = field(default=True, metadata={
-        "help": "send a per-request seed (off for servers that reject it)"})
-    cache_dir: Path | None = field(default=None, metadata={
-        "help": "response cache (default: OUT/served_cache); a rerun reuses every stored response"})
+    seed: bool = field(
+        default=True, metadata={"help": "send a per-request seed (off for servers that reject it)"}
+    )
+    cache_dir: Path | None = field(
+        default=None,
+        metadata={"help": "response cache (default: OUT/served_cache); a rerun reuses every stored response"},
+    )
 
 
 def endpoint_host(url: str) -> str:
@@ -177,9 +186,11 @@ class ServedBackend(Backend):
         ``slot`` tells apart requests whose bodies are equal but whose answers must not be (two
         unseeded requests for the samples of one item, or of two items with the same prompt).
         """
-        key = hashlib.sha256(json.dumps(
-            {"base": self.base_url, "endpoint": endpoint, "body": body, "slot": slot}, sort_keys=True
-        ).encode()).hexdigest()
+        key = hashlib.sha256(
+            json.dumps(
+                {"base": self.base_url, "endpoint": endpoint, "body": body, "slot": slot}, sort_keys=True
+            ).encode()
+        ).hexdigest()
         path = self.cache_dir / key[:2] / f"{key}.json" if self.cache_dir else None
         if path is not None and path.is_file():
             try:
@@ -243,8 +254,11 @@ class ServedBackend(Backend):
         self, requests: Sequence[SampleRequest], on_batch: Callable[[int], None] | None = None
     ) -> list[list[str]]:
         step = self.options.n_per_request
-        plan = [(r, k, min(step, request.n - start)) for r, request in enumerate(requests)
-                for k, start in enumerate(range(0, request.n, step))]
+        plan = [
+            (r, k, min(step, request.n - start))
+            for r, request in enumerate(requests)
+            for k, start in enumerate(range(0, request.n, step))
+        ]
         jobs = [lambda r=r, k=k, n=n: self._draw(requests[r], n, k) for r, k, n in plan]
         drawn = self._pool(jobs, None if on_batch is None else lambda texts: on_batch(len(texts)))
         samples: list[list[str]] = [[] for _ in requests]
@@ -276,8 +290,13 @@ class ServedBackend(Backend):
     def _prompt_logprobs(self, sequences: list[list[int]]) -> list[list[float | None]]:
         """The server's log p(token_t | tokens_<t) for every token of every sequence (None first)."""
         body: dict[str, Any] = {
-            "model": self.options.model, "prompt": sequences, "max_tokens": 1, "echo": True,
-            "logprobs": 1, "temperature": 1.0, "top_p": 1.0,
+            "model": self.options.model,
+            "prompt": sequences,
+            "max_tokens": 1,
+            "echo": True,
+            "logprobs": 1,
+            "temperature": 1.0,
+            "top_p": 1.0,
         }
         if self.is_vllm:  # token ids instead of strings: lets us check the server scored our tokens
             body["extra_body"] = {"return_tokens_as_token_ids": True}
@@ -307,7 +326,7 @@ class ServedBackend(Backend):
             per_token = self._prompt_logprobs(sequences)
             sums = []
             for values, mask in zip(per_token, group["completion_mask"], strict=True):
-                scored = values[len(prompt):]
+                scored = values[len(prompt) :]
                 sums.append(sum(float(v) for v, m in zip(scored, mask, strict=True) if m))
             return np.asarray(sums, dtype=np.float64)
 
@@ -326,6 +345,9 @@ class ServedBackend(Backend):
             "seed_sent": self.options.seed,
             "neutral_sampling_sent": dict(VLLM_NEUTRAL) if self.is_vllm else None,
             "max_stop_strings_sent": MAX_STOP,
-            "score": "refused: " + self._score_reason if isinstance(self._score_reason, str)
-            else "exact (completions echo + logprobs)" if self._score_reason is None else "not used",
+            "score": "refused: " + self._score_reason
+            if isinstance(self._score_reason, str)
+            else "exact (completions echo + logprobs)"
+            if self._score_reason is None
+            else "not used",
         }

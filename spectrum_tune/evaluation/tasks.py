@@ -174,8 +174,14 @@ def _item(row: Any, where: str, base: Path) -> Item:
         raise _error(where, "weights", "given without 'references'")
     weights = _validate_weights(row.get("weights"), len(references), where) if references else []
     viewpoints = parse_viewpoints(row["viewpoints"], where) if "viewpoints" in row else []
-    return Item(where, prompt=prompt, references=references, weights=weights, validator=validator,
-                viewpoints=viewpoints)
+    return Item(
+        where,
+        prompt=prompt,
+        references=references,
+        weights=weights,
+        validator=validator,
+        viewpoints=viewpoints,
+    )
 
 
 def _infer_kind(items: list[Item]) -> str:

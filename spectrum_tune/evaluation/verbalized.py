@@ -112,8 +112,13 @@ def verbalized_task(
     asked = [(index, item) for index, item in enumerate(task.items) if not item.is_freetext]
     requests = [
         # stop=(): the answer list spans lines
-        SampleRequest(verbalized_prompt(item.prompt, k), 1, max_new_tokens or max(64, 16 * k), (),
-                      item_seed(seed, f"{task.name}/verbalized", index))
+        SampleRequest(
+            verbalized_prompt(item.prompt, k),
+            1,
+            max_new_tokens or max(64, 16 * k),
+            (),
+            item_seed(seed, f"{task.name}/verbalized", index),
+        )
         for index, item in asked
     ]
     local = not isinstance(model, Backend)

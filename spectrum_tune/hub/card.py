@@ -190,7 +190,8 @@ def render_card(
     model_name = (repo_id or run.path.resolve().name).rsplit("/", 1)[-1]
     tags = [*BASE_TAGS] + (["lora"] if run.kind == "adapter" else []) + (["qlora"] if quantized else [])
     dataset = recipe.get("dataset_name") or public_recipe({"dataset_name": summary.get("dataset")})[0].get(
-        "dataset_name")
+        "dataset_name"
+    )
     hub_datasets = [name for name in str(dataset or "").split(",") if hub_id(name.strip())]
     entries = eval_results(results) if results else []
 
@@ -217,7 +218,8 @@ def render_card(
     gguf_note = (
         f"\n- base weights: trained on the dequantized GGUF file `{gguf}` of the base; the adapter "
         "applies to the Hub model's own weights, which differ from those by the quantization error"
-        if gguf and base_hub else ""
+        if gguf and base_hub
+        else ""
     )
     what = (
         f"A LoRA adapter for {base_text}" if adapter
@@ -261,8 +263,11 @@ def render_card(
         "## Recipe",
         f"The full resolved recipe (`{RECIPE_FILE}` in this repo); re-run it with "
         f"`spectrum-tune train --config {RECIPE_FILE}`"
-        + ("".join(f"\n- `{key}: {recipe[key]}`: {note}" for key, note in data_notes.items()) + "\n"
-           if data_notes else "")
+        + (
+            "".join(f"\n- `{key}: {recipe[key]}`: {note}" for key, note in data_notes.items()) + "\n"
+            if data_notes
+            else ""
+        )
         + ":\n\n```yaml\n"
         + yaml.safe_dump(recipe, sort_keys=True).rstrip()
         + "\n```",

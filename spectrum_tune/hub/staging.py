@@ -90,8 +90,10 @@ def _refuse_local_paths(folder: Path, run: Run, eval_dir: str | Path | None) -> 
     local = [path for path in (recipe.get("model_name_or_path"), *data) if path and Path(path).exists()]
     hit = find_in_files(folder, machine_paths(run.path, eval_dir, *local))
     if hit is not None:
-        raise SpectrumError(f"staged file '{hit[0]}' contains the local path '{hit[1]}'; refusing to upload "
-                            "it (remove the path from the run's files and retry)")
+        raise SpectrumError(
+            f"staged file '{hit[0]}' contains the local path '{hit[1]}'; refusing to upload "
+            "it (remove the path from the run's files and retry)"
+        )
 
 
 def _save_merged(run: Run, out: Path) -> None:

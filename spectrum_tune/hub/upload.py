@@ -146,8 +146,10 @@ def push_trained_run(output_dir: str | Path, config: Any, token: str | None) -> 
     Trainer's, which would upload the whole output dir with ``training_args.bin``)."""
     repo_id = config.hub_model_id or Path(output_dir).name
     try:
-        return push_run(output_dir, repo_id, private=config.hub_private_repo, revision=config.hub_revision,
-                        token=token)
+        return push_run(
+            output_dir, repo_id, private=config.hub_private_repo, revision=config.hub_revision, token=token
+        )
     except SpectrumError as error:
-        raise SpectrumError(f"{error} (the run is saved; retry with `spectrum-tune push "
-                            f"{output_dir} --repo-id {repo_id}`)") from None
+        raise SpectrumError(
+            f"{error} (the run is saved; retry with `spectrum-tune push {output_dir} --repo-id {repo_id}`)"
+        ) from None

@@ -59,7 +59,10 @@ BASELINES = ("ema", "frozen")
 
 
 def continuation_logprobs(
-    model: Any, contexts: Sequence[Sequence[int]], continuations: Sequence[Sequence[int]], pad_id: int = 0,
+    model: Any,
+    contexts: Sequence[Sequence[int]],
+    continuations: Sequence[Sequence[int]],
+    pad_id: int = 0,
     batch_size: int = 16,
 ) -> list[list[float]]:
     """Per-token log p(continuation token | context, earlier continuation tokens) for each pair,
@@ -72,8 +75,14 @@ def continuation_logprobs(
     out: list[list[float]] = []
     try:
         for start in range(0, len(contexts), batch_size):
-            rows = [list(c) + list(x) for c, x in zip(contexts[start:start + batch_size],
-                                                     continuations[start:start + batch_size], strict=True)]
+            rows = [
+                list(c) + list(x)
+                for c, x in zip(
+                    contexts[start : start + batch_size],
+                    continuations[start : start + batch_size],
+                    strict=True,
+                )
+            ]
             width = max(map(len, rows))
             ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
             mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -86,7 +95,11 @@ def continuation_logprobs(
                 ).logits
             logprobs = logits.float().log_softmax(-1)
             for i, (context, continuation) in enumerate(
-                zip(contexts[start:start + batch_size], continuations[start:start + batch_size], strict=True)
+                zip(
+                    contexts[start : start + batch_size],
+                    continuations[start : start + batch_size],
+                    strict=True,
+                )
             ):
                 # the token at position p is predicted by the logits at p - 1
                 first = len(context)
@@ -109,9 +122,17 @@ class InformationGainReward:
     __name__ = "information_gain"
 
     def __init__(
-        self, model: Any = None, tokenizer: Any = None, *, baseline: str = "ema", ema_decay: float = 0.999,
-        continuation_column: str = "continuation", thought_open: str = "", thought_suffix: str = "",
-        reduction: str = "sum", batch_size: int = 16,
+        self,
+        model: Any = None,
+        tokenizer: Any = None,
+        *,
+        baseline: str = "ema",
+        ema_decay: float = 0.999,
+        continuation_column: str = "continuation",
+        thought_open: str = "",
+        thought_suffix: str = "",
+        reduction: str = "sum",
+        batch_size: int = 16,
     ):
         if baseline not in BASELINES:
             raise SpectrumError(
@@ -123,7 +144,9 @@ class InformationGainReward:
             raise SpectrumError(f"information gain reduction must be sum or mean, got '{reduction}'")
         self.baseline_kind, self.ema_decay, self.reduction = baseline, ema_decay, reduction
         self.continuation_column, self.thought_open, self.thought_suffix = (
-            continuation_column, thought_open, thought_suffix,
+            continuation_column,
+            thought_open,
+            thought_suffix,
         )
         self.batch_size = batch_size
         self.model = self.tokenizer = self.baseline = None
@@ -150,8 +173,9 @@ class InformationGainReward:
         import torch
 
         with torch.no_grad():
-            for (_, ema), (_, live) in zip(self.baseline.named_parameters(), self.model.named_parameters(),
-                                           strict=True):
+            for (_, ema), (_, live) in zip(
+                self.baseline.named_parameters(), self.model.named_parameters(), strict=True
+            ):
                 if live.requires_grad:
                     ema.lerp_(live.detach().to(ema.dtype), 1.0 - self.ema_decay)
 
@@ -193,8 +217,11 @@ class InformationGainReward:
             prompt = prompts[i]
             if not isinstance(prompt, str):
                 raise SpectrumError("the information gain reward takes text prefixes, not chat messages")
-            context = prompt[: -len(self.thought_open)] if self.thought_open and prompt.endswith(
-                self.thought_open) else prompt
+            context = (
+                prompt[: -len(self.thought_open)]
+                if self.thought_open and prompt.endswith(self.thought_open)
+                else prompt
+            )
             thought = self._thought_ids(completions[i], None if completion_ids is None else completion_ids[i])
             with_thought.append(self._ids(prompt, True) + thought + suffix)
             without.append(self._ids(context, True))
@@ -215,8 +242,15 @@ class InformationGainCallback(TrainerCallback):
     def __init__(self, reward: InformationGainReward):
         self.reward = reward
 
-    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None,
-                       processing_class: Any = None, **kwargs: Any) -> None:
+    def on_train_begin(
+        self,
+        args: Any,
+        state: Any,
+        control: Any,
+        model: Any = None,
+        processing_class: Any = None,
+        **kwargs: Any,
+    ) -> None:
         if self.reward.model is None:
             self.reward.attach(model, processing_class)
 
@@ -255,10 +289,12 @@ def text_rows(
         words = document.split()
         for start in range(0, len(words) - context_words - continuation_words + 1, step):
             end = start + context_words
-            rows.append({
-                "prompt": " ".join(words[start:end]),
-                "continuation": " " + " ".join(words[end:end + continuation_words]),
-            })
+            rows.append(
+                {
+                    "prompt": " ".join(words[start:end]),
+                    "continuation": " " + " ".join(words[end : end + continuation_words]),
+                }
+            )
     if not rows:
         raise SpectrumError(
             f"no document has {context_words + continuation_words} words (context_words + continuation_words)"

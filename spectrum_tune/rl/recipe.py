@@ -60,15 +60,20 @@ class GrpoArguments(RunArguments):
     )
     rlp_baseline: str = field(
         default="ema",
-        metadata={"help": "information_gain: the no-thought baseline, 'ema' (an EMA copy of the policy) or "
-                  "'frozen' (the starting weights)."},
+        metadata={
+            "help": "information_gain: the no-thought baseline, 'ema' (an EMA copy of the policy) or "
+            "'frozen' (the starting weights)."
+        },
     )
     rlp_ema_decay: float = field(
         default=0.999, metadata={"help": "information_gain: EMA decay of the baseline per optimizer step."}
     )
     rlp_reduction: str = field(
-        default="sum", metadata={"help": "information_gain: 'sum' (log-prob of the continuation) or 'mean' "
-                                 "(per continuation token)."}
+        default="sum",
+        metadata={
+            "help": "information_gain: 'sum' (log-prob of the continuation) or 'mean' "
+            "(per continuation token)."
+        },
     )
     rlp_thought_suffix: str = field(
         default="", metadata={"help": "information_gain: text between the thought and the continuation."}

@@ -88,10 +88,13 @@ def run_grpo(
 
         from .information_gain import text_rows
 
-        dataset = Dataset.from_list(text_rows(
-            run_args.dataset_name, getattr(run_args, "rlp_context_words", 32),
-            getattr(run_args, "rlp_continuation_words", 8),
-        ))
+        dataset = Dataset.from_list(
+            text_rows(
+                run_args.dataset_name,
+                getattr(run_args, "rlp_context_words", 32),
+                getattr(run_args, "rlp_continuation_words", 8),
+            )
+        )
     else:
         dataset = load_prompt_rows(run_args.dataset_name, run_args.dataset_train_split)
     # rewards that need the trainer's model (information gain) bring a callback that attaches it

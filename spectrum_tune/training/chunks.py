@@ -56,18 +56,26 @@ def empty_chunk(device: torch.device, pad_token_id: int) -> list[torch.Tensor]:
 def empty_groups(device: torch.device, prefix_sharing: bool) -> dict[str, torch.Tensor]:
     """A batch of no groups in :class:`~.collator.SpectrumCollator`'s layout (with its prefix
     columns when it shares prompts, so this rank does not veto sharing for the others)."""
+
     def rows(width: int, dtype: torch.dtype = torch.long) -> torch.Tensor:
         return torch.zeros((0, width), dtype=dtype, device=device)
 
     index = torch.zeros(0, dtype=torch.long, device=device)
     batch = {
-        "input_ids": rows(1), "attention_mask": rows(1), "labels": rows(1), "group_index": index,
-        "slot_index": index, "weights": rows(1, torch.float32), "ref_mask": rows(1, torch.bool),
-        "num_refs": index, "loss_denominator": torch.zeros(0, device=device),
+        "input_ids": rows(1),
+        "attention_mask": rows(1),
+        "labels": rows(1),
+        "group_index": index,
+        "slot_index": index,
+        "weights": rows(1, torch.float32),
+        "ref_mask": rows(1, torch.bool),
+        "num_refs": index,
+        "loss_denominator": torch.zeros(0, device=device),
     }
     if prefix_sharing:
-        batch.update(prefix_ids=rows(1), prefix_mask=rows(1), cont_ids=rows(2), cont_mask=rows(2),
-                     cont_labels=rows(2))
+        batch.update(
+            prefix_ids=rows(1), prefix_mask=rows(1), cont_ids=rows(2), cont_mask=rows(2), cont_labels=rows(2)
+        )
     return batch
 
 
@@ -79,7 +87,11 @@ def empty_single(collate: Any, device: torch.device, pad_token_id: int) -> dict[
 
 
 def uniform_parts(
-    inputs: dict[str, Any], gem: bool, collator: Any, pad_token_id: int | None, num_processes: int,
+    inputs: dict[str, Any],
+    gem: bool,
+    collator: Any,
+    pad_token_id: int | None,
+    num_processes: int,
 ) -> tuple[list[dict[str, Any]] | None, dict[str, Any] | None, int]:
     """``(group parts, TRL rows, stand-ins)`` of a SpectrumTrainer batch, the same kinds on every rank.
 

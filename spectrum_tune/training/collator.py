@@ -49,7 +49,8 @@ class SpectrumCollator:
         keys = ("input_ids", "labels", "seq_lengths")
         singles = [
             {key: example[key] for key in keys if example.get(key) is not None}
-            for example in examples if not example.get("completion_ids")
+            for example in examples
+            if not example.get("completion_ids")
         ]
         sft = self.sft_collator(singles)
         if not groups:

@@ -144,9 +144,7 @@ def _validate_weights(weights: Any, count: int, where: str) -> list[float]:
     if not isinstance(weights, list):
         raise DataError(where, "'weights' must be a list of numbers")
     if len(weights) != count:
-        raise DataError(
-            where, f"'weights' has {len(weights)} entries but 'references' has {count}"
-        )
+        raise DataError(where, f"'weights' has {len(weights)} entries but 'references' has {count}")
     values = []
     for index, weight in enumerate(weights):
         if isinstance(weight, bool) or not isinstance(weight, int | float):
@@ -195,9 +193,13 @@ def _reference_texts(references: Any, chat: bool, where: str) -> list[str]:
             raise DataError(
                 where,
                 f"reference {index} is not a string: {reference!r}"
-                + (" (with a chat prompt a reference may also be one assistant message, "
-                   '[{"role": "assistant", "content": "..."}]; several messages or tool calls are a '
-                   "single-target prompt/completion row)" if chat else ""),
+                + (
+                    " (with a chat prompt a reference may also be one assistant message, "
+                    '[{"role": "assistant", "content": "..."}]; several messages or tool calls are a '
+                    "single-target prompt/completion row)"
+                    if chat
+                    else ""
+                ),
             )
         if not text:
             raise DataError(where, f"reference {index} is an empty string")
@@ -423,8 +425,11 @@ def multiref_dataset(pairs: Iterable[tuple[str, Any]], name: str) -> Any:
     odd = next((row for row in rows if isinstance(row["prompt"], str) != first_is_text), None)
     if odd is not None:  # name the first row of the other kind, and the row it disagrees with
         kinds = ["a string prompt", "a chat-message prompt"][:: 1 if first_is_text else -1]
-        raise DataError(odd[SOURCE_COLUMN], f"has {kinds[1]} but {rows[0][SOURCE_COLUMN]} has {kinds[0]}; "
-                        "use one kind of prompt in a dataset")
+        raise DataError(
+            odd[SOURCE_COLUMN],
+            f"has {kinds[1]} but {rows[0][SOURCE_COLUMN]} has {kinds[0]}; "
+            "use one kind of prompt in a dataset",
+        )
     return rows_to_dataset(rows)
 
 

@@ -72,10 +72,16 @@ def join_datasets(groups: Any, single: Any) -> Any:
     from datasets import Features, List, Value, concatenate_datasets
 
     ids = List(Value("int64"))
-    features = Features({
-        "input_ids": ids, "labels": ids, "prompt_ids": ids, "completion_ids": List(ids),
-        "completion_mask": List(ids), "weights": List(Value("float64")),
-    })
+    features = Features(
+        {
+            "input_ids": ids,
+            "labels": ids,
+            "prompt_ids": ids,
+            "completion_ids": List(ids),
+            "completion_mask": List(ids),
+            "weights": List(Value("float64")),
+        }
+    )
     groups = groups.select_columns(GROUP_COLUMNS).map(
         lambda _: {"input_ids": [], "labels": []}, desc="Joining groups"
     )
@@ -118,7 +124,6 @@ def as_groups(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     }
 
 
-
 def eval_logits(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
     """Full logits and labels of every sequence of a spectrum batch (and its TRL rows), for metrics.
 
@@ -133,9 +138,9 @@ def eval_logits(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Te
         logits.append(model(input_ids=part["input_ids"], attention_mask=mask, use_cache=False).logits)
         labels.append(part["labels"])
     width = max(t.size(1) for t in labels)
-    logits = torch.cat([
-        torch.nn.functional.pad(t, (0, 0, 0, width - t.size(1)), value=-100.0) for t in logits
-    ])
+    logits = torch.cat(
+        [torch.nn.functional.pad(t, (0, 0, 0, width - t.size(1)), value=-100.0) for t in logits]
+    )
     labels = torch.cat([torch.nn.functional.pad(t, (0, width - t.size(1)), value=-100) for t in labels])
     return logits, labels
 

@@ -47,11 +47,27 @@ MULTIREF_FIELDS = frozenset(
 )
 INCONTEXT_FIELDS = frozenset({"description", "inputs", "outputs", "metadata"})
 INTERNAL_FIELDS = frozenset({SOURCE_COLUMN, FORMAT_COLUMN, TEMPLATE_COLUMN})
-TRL_FIELDS = frozenset({
-    "text", "messages", "conversations", "prompt", "completion", "tools", "chat_template_kwargs",
-    "images", "image", "input_ids", "labels", "completion_mask", "assistant_masks", "attention_mask",
-    "seq_lengths", "position_ids", "token_type_ids",
-})
+TRL_FIELDS = frozenset(
+    {
+        "text",
+        "messages",
+        "conversations",
+        "prompt",
+        "completion",
+        "tools",
+        "chat_template_kwargs",
+        "images",
+        "image",
+        "input_ids",
+        "labels",
+        "completion_mask",
+        "assistant_masks",
+        "attention_mask",
+        "seq_lengths",
+        "position_ids",
+        "token_type_ids",
+    }
+)
 KNOWN_FIELDS = MULTIREF_FIELDS | INCONTEXT_FIELDS | INTERNAL_FIELDS | TRL_FIELDS
 # Fields that make a row a TRL single-target row (besides the configurable text field).
 _TRL_TARGETS = ("input_ids", "messages", "conversations", "completion")
@@ -96,8 +112,11 @@ def row_kind(row: Any, where: str, text_field: str = "text") -> str:
     for field in fields:
         if field in (MULTIREF_FIELDS | INCONTEXT_FIELDS) - TRL_FIELDS:
             # e.g. `weights` on a prompt/completion row: TRL would drop it and train on one target.
-            raise DataError(where, f"field {field!r} belongs to a multi-reference row (with 'references') "
-                                   "or an in-context row (with 'outputs'); this row has neither")
+            raise DataError(
+                where,
+                f"field {field!r} belongs to a multi-reference row (with 'references') "
+                "or an in-context row (with 'outputs'); this row has neither",
+            )
         hint = "" if field in known else _suggestion(field, known)
         if hint:
             raise DataError(where, f"unknown field {field!r}; {hint}")

@@ -79,13 +79,16 @@ def split_rows(
             spectrum.append(validate_incontext_row(present_fields(row), where))
         else:
             fields = present_fields(row)
-            fmt = next((f for f in ("input_ids", "completion", "messages", "conversations") if f in fields),
-                       text_field)
+            fmt = next(
+                (f for f in ("input_ids", "completion", "messages", "conversations") if f in fields),
+                text_field,
+            )
             single_formats.setdefault(fmt, where)
             if len(single_formats) > 1:
                 first, other = list(single_formats)
                 raise DataError(
-                    where, f"a {other!r} row after {first!r} rows (first at {single_formats[first]}); "
+                    where,
+                    f"a {other!r} row after {first!r} rows (first at {single_formats[first]}); "
                     "TRL reads one format per dataset, so give each its own dataset",
                 )
             if fmt == "completion" and "prompt" in fields:

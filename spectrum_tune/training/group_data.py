@@ -46,9 +46,10 @@ class GroupDatasetMixin:
             )
         if isinstance(dataset, IterableDataset):
             return self._prepare_stream(dataset, processing_class, args, packing, dataset_name)
-        if {"references", SOURCE_COLUMN, FORMAT_COLUMN} <= set(columns) and set(
-            dataset[FORMAT_COLUMN]
-        ) <= {"multiref", "incontext"}:
+        if {"references", SOURCE_COLUMN, FORMAT_COLUMN} <= set(columns) and set(dataset[FORMAT_COLUMN]) <= {
+            "multiref",
+            "incontext",
+        }:
             # Rows load_multiref already validated (the CLI's path): tokenise them as they are.
             self._check_groups_allowed(args, packing, dataset[0][SOURCE_COLUMN])
             groups = self._tokenize_groups(dataset, args, dataset_name)
@@ -111,7 +112,8 @@ class GroupDatasetMixin:
             kind = row_kind(row, where, text_field)
             if kind == "single":
                 raise DataError(
-                    where, "a single-target TRL row in a stream of multi-reference rows; a stream holds "
+                    where,
+                    "a single-target TRL row in a stream of multi-reference rows; a stream holds "
                     "one kind (use a map-style Dataset to mix them)",
                 )
             row = present_fields(row)

@@ -120,9 +120,7 @@ def spectrum_loss_per_group(
     q = torch.where(mask, log_q.exp(), torch.zeros_like(log_q))
     q_entropy = -torch.where(q > 0, q * safe_log_q, torch.zeros_like(q)).sum(dim=-1)
     mass = -log_mass
-    return SpectrumLossOutput(
-        loss=alpha * mass + beta * match, mass=mass, match=match, q_entropy=q_entropy
-    )
+    return SpectrumLossOutput(loss=alpha * mass + beta * match, mass=mass, match=match, q_entropy=q_entropy)
 
 
 def spectrum_loss(

@@ -10,8 +10,9 @@ import torch
 __all__ = ["group_metric_means", "log_group_metrics"]
 
 
-def group_metric_means(gather: Callable[[torch.Tensor], torch.Tensor], terms: Any,
-                       single: torch.Tensor) -> dict[str, float]:
+def group_metric_means(
+    gather: Callable[[torch.Tensor], torch.Tensor], terms: Any, single: torch.Tensor
+) -> dict[str, float]:
     """``spectrum/mass`` (the references' total probability), ``spectrum/kl`` and
     ``spectrum/q_entropy``, each the mean over the multi-reference groups of all ranks (``gather``
     collects a tensor from every rank); empty when no rank has such a group."""
@@ -26,9 +27,17 @@ def group_metric_means(gather: Callable[[torch.Tensor], torch.Tensor], terms: An
     }
 
 
-def log_group_metrics(metrics: dict[str, list], gather: Callable[[torch.Tensor], torch.Tensor], mode: str,
-                      inputs: dict[str, Any], terms: Any, single: torch.Tensor, entropy_sum: torch.Tensor,
-                      top1_sum: torch.Tensor, total_train_tokens: int) -> int:
+def log_group_metrics(
+    metrics: dict[str, list],
+    gather: Callable[[torch.Tensor], torch.Tensor],
+    mode: str,
+    inputs: dict[str, Any],
+    terms: Any,
+    single: torch.Tensor,
+    entropy_sum: torch.Tensor,
+    top1_sum: torch.Tensor,
+    total_train_tokens: int,
+) -> int:
     """Append a batch of groups' metrics to ``metrics`` (TRL's ``_metrics[mode]``): token entropy and
     accuracy over every rank's loss tokens, :func:`group_metric_means`, and the running token count,
     which is returned (in training it grows by every rank's tokens)."""

@@ -51,8 +51,12 @@ STAGING_PREFIX = ".incomplete-"  # <output_dir>/.incomplete-checkpoint-N/checkpo
 TRAINER_STATE = "trainer_state.json"
 # What transformers' _load_from_checkpoint accepts as model weights (plus FSDP / DeepSpeed forms below).
 WEIGHT_FILES = (
-    "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json",
-    "adapter_model.safetensors", "adapter_model.bin",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+    "adapter_model.safetensors",
+    "adapter_model.bin",
 )
 _TRUE = {"true", "latest", "yes", "1"}
 _FALSE = {"", "false", "no", "0", "none"}
@@ -93,8 +97,10 @@ class StopRequest:
         name = signal.Signals(signum).name
         if self.received is None:
             self.received = signum
-            _say(f"received {name}: finishing this optimizer step, then saving a checkpoint and stopping "
-                 "(SIGKILL stops at once and loses the steps since the last checkpoint)")
+            _say(
+                f"received {name}: finishing this optimizer step, then saving a checkpoint and stopping "
+                "(SIGKILL stops at once and loses the steps since the last checkpoint)"
+            )
         else:
             _say(f"received {name} again: already stopping after this step")
 
@@ -146,7 +152,7 @@ def checkpoint_problem(path: str | Path) -> str | None:
 
 def _step(path: Path) -> int | None:
     prefix = f"{PREFIX_CHECKPOINT_DIR}-"
-    suffix = path.name[len(prefix):]
+    suffix = path.name[len(prefix) :]
     return int(suffix) if path.name.startswith(prefix) and suffix.isdigit() else None
 
 
@@ -155,8 +161,9 @@ def complete_checkpoints(output_dir: str | Path) -> list[Path]:
     folder = Path(output_dir)
     if not folder.is_dir():
         return []
-    found = [path for path in folder.iterdir()
-             if _step(path) is not None and checkpoint_problem(path) is None]
+    found = [
+        path for path in folder.iterdir() if _step(path) is not None and checkpoint_problem(path) is None
+    ]
     return sorted(found, key=_step)
 
 
@@ -222,15 +229,24 @@ class PreemptibleTrainer:
         self._staging_run_dir: str | None = None
         self.add_callback(_StopAtStepEnd(self._stop_request))
 
-    def train(self, resume_from_checkpoint: Any = None, trial: Any = None, ignore_keys_for_eval: Any = None,
-              **kwargs: Any) -> Any:
+    def train(
+        self,
+        resume_from_checkpoint: Any = None,
+        trial: Any = None,
+        ignore_keys_for_eval: Any = None,
+        **kwargs: Any,
+    ) -> Any:
         checkpoint = resolve_resume(resume_from_checkpoint, self.args.output_dir)
         if self.args.should_save:
             _remove_stale_staging(self.args.output_dir)
         self._stop_request.install()
         try:
-            result = super().train(resume_from_checkpoint=checkpoint, trial=trial,
-                                   ignore_keys_for_eval=ignore_keys_for_eval, **kwargs)
+            result = super().train(
+                resume_from_checkpoint=checkpoint,
+                trial=trial,
+                ignore_keys_for_eval=ignore_keys_for_eval,
+                **kwargs,
+            )
         finally:
             self._stop_request.restore()
         signum = self._stop_request.agreed
@@ -240,7 +256,8 @@ class PreemptibleTrainer:
                 f"stopped by {signal.Signals(signum).name} after step {self.state.global_step} of "
                 f"{self.state.max_steps}; checkpoint '{saved}' is complete: resume with the same command and "
                 f"--resume_from_checkpoint true (or train(resume_from_checkpoint=True))",
-                signum, show=self.is_world_process_zero(),
+                signum,
+                show=self.is_world_process_zero(),
             )
         return result
 
@@ -269,8 +286,12 @@ class PreemptibleTrainer:
                 self.state.best_model_checkpoint = str(Path(run_dir) / Path(best).name)
                 self.state.save_to_json(str(staged / TRAINER_STATE))
             _publish(staged, final)
-            rotate_checkpoints(output_dir=run_dir, save_total_limit=self.args.save_total_limit,
-                               best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
+            rotate_checkpoints(
+                output_dir=run_dir,
+                save_total_limit=self.args.save_total_limit,
+                best_model_checkpoint=self.state.best_model_checkpoint,
+                use_mtime=True,
+            )
         self.accelerator.wait_for_everyone()
 
 

@@ -95,8 +95,9 @@ def layer_checkpointing_paused(model: torch.nn.Module) -> Iterator[None]:
     Used inside a call that is checkpointed as a whole, so that its layers keep the cache; the
     recompute in backward runs the same function and so pauses it again.
     """
-    switched = [module for module in model.modules()
-                if getattr(module, "gradient_checkpointing", False) is True]
+    switched = [
+        module for module in model.modules() if getattr(module, "gradient_checkpointing", False) is True
+    ]
     for module in switched:
         module.gradient_checkpointing = False
     try:
@@ -147,8 +148,11 @@ def prefix_sharing_blocker(
 
 
 def collate_prefix(
-    prompts: list[list[int]], completions: list[list[int]], masks: list[list[int]],
-    group_index: list[int], pad_token_id: int,
+    prompts: list[list[int]],
+    completions: list[list[int]],
+    masks: list[list[int]],
+    group_index: list[int],
+    pad_token_id: int,
 ) -> dict[str, torch.Tensor] | None:
     """Tensors for the shared-prefix path, or None when a prompt is too short to share.
 
@@ -190,7 +194,11 @@ def _prompt_cache(model: Any, ids: torch.Tensor, mask: torch.Tensor, next_logps:
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     # logits_to_keep=1: only the cache (and the last position's logits) is wanted, not [G, P, V].
     outputs = model(
-        input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        cache=cache,
+        use_cache=True,
         logits_to_keep=1,
     )
     layers = [(getattr(layer, "keys", None), getattr(layer, "values", None)) for layer in cache.layers]
@@ -238,8 +246,13 @@ def encode_prompts(
 
 
 def encode_whole_prompts(
-    model: Any, prefix_ids: torch.Tensor, prefix_mask: torch.Tensor, cont_ids: torch.Tensor,
-    group_index: torch.Tensor, *, checkpointed: bool = False,
+    model: Any,
+    prefix_ids: torch.Tensor,
+    prefix_mask: torch.Tensor,
+    cont_ids: torch.Tensor,
+    group_index: torch.Tensor,
+    *,
+    checkpointed: bool = False,
 ) -> tuple[list[tuple], torch.Tensor, torch.Tensor]:
     """:func:`encode_prompts` on the whole prompts (the collated prefix plus each group's last
     prompt token, column 0 of its continuations): ``(layers, prompt_mask [G, P], next_logps [G, V])``.
@@ -329,8 +342,13 @@ def expand_cache(layers: list[tuple], group_index: torch.Tensor) -> DynamicCache
 
 
 def continuation_inputs(
-    layers: list[tuple], prefix_mask: torch.Tensor, group_index: torch.Tensor,
-    cont_ids: torch.Tensor, cont_mask: torch.Tensor, cont_labels: torch.Tensor, min_width: int = 1,
+    layers: list[tuple],
+    prefix_mask: torch.Tensor,
+    group_index: torch.Tensor,
+    cont_ids: torch.Tensor,
+    cont_mask: torch.Tensor,
+    cont_labels: torch.Tensor,
+    min_width: int = 1,
 ) -> dict[str, Any]:
     """Model inputs for a chunk of continuations on top of their groups' prompt caches, at least
     ``min_width`` columns wide (padding: mask 0, no label)."""

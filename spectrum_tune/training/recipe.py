@@ -22,9 +22,20 @@ __all__ = ["RunArguments", "parse_recipe_args", "parse_train_args", "resolved_re
 SECRET_KEYS = {"hub_token", "push_to_hub_token"}
 # Written even at their default values, so the saved recipe says what ran.
 ALWAYS_KEYS = {
-    "model_name_or_path", "dataset_name", "output_dir", "seed", "learning_rate", "max_steps",
-    "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "use_peft",
-    "lr_scheduler_type", "warmup_steps", "max_length", "gradient_checkpointing",
+    "model_name_or_path",
+    "dataset_name",
+    "output_dir",
+    "seed",
+    "learning_rate",
+    "max_steps",
+    "num_train_epochs",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "use_peft",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "max_length",
+    "gradient_checkpointing",
 }
 # Written whenever use_peft is on, so the card and a re-run see the adapter's shape.
 PEFT_KEYS = {"lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "load_in_4bit"}
@@ -194,8 +205,11 @@ def resolved_recipe(*parts: Any) -> dict[str, Any]:
             if item.name in SECRET_KEYS or not item.init:
                 continue
             value = getattr(part, item.name)
-            always = item.name in ALWAYS_KEYS or item.name.startswith("spectrum_") or (
-                peft and item.name in PEFT_KEYS)
+            always = (
+                item.name in ALWAYS_KEYS
+                or item.name.startswith("spectrum_")
+                or (peft and item.name in PEFT_KEYS)
+            )
             if always or value != getattr(defaults, item.name, object()):
                 resolved[item.name] = _plain(value)
     return resolved

@@ -41,8 +41,11 @@ def score_chunk(model: torch.nn.Module, **model_inputs: Any) -> tuple[torch.Tens
 def score_full_sequences(model, input_ids, attention_mask, labels) -> tuple[torch.Tensor, ...]:
     width = int(attention_mask.sum(dim=-1).max())
     return score_chunk(
-        model, input_ids=input_ids[:, :width], attention_mask=attention_mask[:, :width],
-        labels=labels[:, :width], use_cache=False,
+        model,
+        input_ids=input_ids[:, :width],
+        attention_mask=attention_mask[:, :width],
+        labels=labels[:, :width],
+        use_cache=False,
     )
 
 
@@ -65,8 +68,9 @@ def score_after_prompts(model, layers, prompt_mask, next_logps, group_index, ids
     first completion token on, whose own log-prob is read off the prompt's last position.
     """
     first = next_token_logps(next_logps, group_index, labels[:, 1])
-    rest = score_continuations(model, layers, prompt_mask, group_index, ids[:, 1:], mask[:, 1:],
-                               labels[:, 1:], min_width=2)  # >= 2: the head scores positions 1..
+    rest = score_continuations(
+        model, layers, prompt_mask, group_index, ids[:, 1:], mask[:, 1:], labels[:, 1:], min_width=2
+    )  # >= 2: the head scores positions 1..
     return tuple(a + b for a, b in zip(rest, first, strict=True))
 
 
@@ -85,8 +89,11 @@ def select_groups(inputs: dict[str, Any], keep: torch.Tensor) -> dict[str, torch
     """The model inputs of the groups in ``keep`` ``[G]`` only (group indices renumbered)."""
     rows = keep[inputs["group_index"]]
     renumber = keep.long().cumsum(0) - 1
-    out = {key: inputs[key][rows] for key in ("input_ids", "attention_mask", "labels", "cont_ids",
-                                             "cont_mask", "cont_labels") if key in inputs}
+    out = {
+        key: inputs[key][rows]
+        for key in ("input_ids", "attention_mask", "labels", "cont_ids", "cont_mask", "cont_labels")
+        if key in inputs
+    }
     out["group_index"] = renumber[inputs["group_index"][rows]]
     if "prefix_ids" in inputs:
         # Drop the left-padding columns that only the removed groups' longer prompts needed.
@@ -98,8 +105,13 @@ def select_groups(inputs: dict[str, Any], keep: torch.Tensor) -> dict[str, torch
 
 def check_plain_lm_head(config: Any) -> None:
     # TRL's fused head rescales/softcaps logits for these models; the GEM head does not (yet).
-    for name in ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier",
-                 "logits_scaling"):
+    for name in (
+        "final_logit_softcapping",
+        "logit_scale",
+        "output_multiplier",
+        "lm_head_multiplier",
+        "logits_scaling",
+    ):
         if getattr(config, name, None) not in (None, 1, 1.0):
             raise NotImplementedError(f"spectrum_loss_type='gem' does not support models with {name}")
 
@@ -115,15 +127,20 @@ def gem_chunk(model, backbone, head, beta, h, input_ids, attention_mask, labels)
     captured = []
     handle = backbone.register_forward_hook(lambda _module, _args, output: captured.append(output[0]))
     try:
-        model(input_ids=input_ids[:, :width], attention_mask=attention_mask[:, :width], use_cache=False,
-              logits_to_keep=1)
+        model(
+            input_ids=input_ids[:, :width],
+            attention_mask=attention_mask[:, :width],
+            use_cache=False,
+            logits_to_keep=1,
+        )
     finally:
         handle.remove()
     labels = labels[:, 1:width]
     mask = labels != -100
     hidden = captured[-1][:, :-1][mask].to(head.weight.device)
-    out = chunked_gem_loss(hidden, head.weight, labels[mask].to(head.weight.device), head.bias, beta, h,
-                           with_stats=True)
+    out = chunked_gem_loss(
+        hidden, head.weight, labels[mask].to(head.weight.device), head.bias, beta, h, with_stats=True
+    )
     rows = mask.nonzero()[:, 0].to(out.loss.device)
     per_row = out.loss.new_zeros(len(labels)).index_add(0, rows, out.loss)
     return per_row, out.entropy.sum(), out.is_top1.float().sum(), out.log_prob.sum()
@@ -155,8 +172,9 @@ def gem_chunk_full_logits(model, backbone, head, beta, h, input_ids, attention_m
     """:func:`gem_chunk` on the model's own logits (its LM head called as a module, so an engine that
     gathers weights in module hooks, DeepSpeed ZeRO-3, sees it); ``backbone`` and ``head`` unused."""
     width = int(attention_mask.sum(dim=-1).max())
-    logits = model(input_ids=input_ids[:, :width], attention_mask=attention_mask[:, :width],
-                   use_cache=False).logits[:, :-1]
+    logits = model(
+        input_ids=input_ids[:, :width], attention_mask=attention_mask[:, :width], use_cache=False
+    ).logits[:, :-1]
     labels = labels[:, 1:width]
     mask = labels != -100
     scored, targets = logits[mask], labels[mask]
@@ -172,9 +190,15 @@ def gem_chunk_full_logits(model, backbone, head, beta, h, input_ids, attention_m
 
 
 def run_chunks(
-    score: Any, shared: tuple, tensors: list[torch.Tensor], size: int,
-    calls: int | None = None, empty: list[torch.Tensor] | None = None, checkpoint_all: bool = False,
-    recompute: bool = True, pad_with_score: bool = False,
+    score: Any,
+    shared: tuple,
+    tensors: list[torch.Tensor],
+    size: int,
+    calls: int | None = None,
+    empty: list[torch.Tensor] | None = None,
+    checkpoint_all: bool = False,
+    recompute: bool = True,
+    pad_with_score: bool = False,
 ) -> tuple[list[tuple], torch.Tensor]:
     """``score(*shared, *chunk)`` on consecutive chunks of ``size`` rows of ``tensors``.
 
@@ -210,8 +234,10 @@ def run_chunks(
         # recomputed on every rank, whatever each rank scores
         return checkpoint(paused(function) if checkpoint_all else function, *args, use_reentrant=False)
 
-    parts = [run(score, *shared, *[tensor[start : start + size] for tensor in tensors])
-             for start in range(0, total, size)]
+    parts = [
+        run(score, *shared, *[tensor[start : start + size] for tensor in tensors])
+        for start in range(0, total, size)
+    ]
     anchor = torch.zeros((), device=tensors[0].device)
     for _ in range(calls - real):
         args = (score, *shared) if pad_with_score else (score_full_sequences, shared[0])

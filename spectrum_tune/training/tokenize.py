@@ -80,8 +80,7 @@ def tokenize_group(row: dict[str, Any], tokenizer: Any, max_length: int | None) 
         return rendered
     prompt_ids = _prompt_ids(row["prompt"], tokenizer)
     completions = [
-        _completion_ids(row["prompt"], prompt_ids, reference, tokenizer)
-        for reference in row["references"]
+        _completion_ids(row["prompt"], prompt_ids, reference, tokenizer) for reference in row["references"]
     ]
     if max_length is not None:
         for reference, ids in zip(row["references"], completions, strict=True):

@@ -59,6 +59,7 @@ from .scoring import (
 
 __all__ = ["SpectrumCollator", "SpectrumConfig", "SpectrumTrainer"]
 
+
 class SpectrumTrainer(PreemptibleTrainer, GroupDatasetMixin, SFTTrainer):
     """`trl.SFTTrainer` for multi-reference groups with the spectrum loss (see `SpectrumConfig`).
 
@@ -113,8 +114,9 @@ class SpectrumTrainer(PreemptibleTrainer, GroupDatasetMixin, SFTTrainer):
         # One rule on every rank, as the count is gathered (TRL's is an integer, ours a float): ours
         # wherever the dataset holds groups, even for a micro-batch of TRL rows only.
         columns = get_dataset_column_names(self.train_dataset) or []
-        if not batch_samples or ("completion_ids" not in columns
-                                 and all("num_refs" not in batch for batch in batch_samples)):
+        if not batch_samples or (
+            "completion_ids" not in columns and all("num_refs" not in batch for batch in batch_samples)
+        ):
             return super()._get_num_items_in_batch(batch_samples, device)
         if not self.model_accepts_loss_kwargs:
             return None
@@ -131,12 +133,15 @@ class SpectrumTrainer(PreemptibleTrainer, GroupDatasetMixin, SFTTrainer):
         unwrapped = self.accelerator.unwrap_model(model)
         if share and partitioned_by_zero3(model) and layer_checkpointing(unwrapped):
             # the same on every rank: it depends on the engine and the model only
-            notice_fallback("DeepSpeed ZeRO-3 cannot recompute a checkpointed prompt pass, whose cache "
-                            "the layers' own checkpointing would drop; layer checkpointing kept")
+            notice_fallback(
+                "DeepSpeed ZeRO-3 cannot recompute a checkpointed prompt pass, whose cache "
+                "the layers' own checkpointing would drop; layer checkpointing kept"
+            )
             share = False
         if share and inputs["input_ids"].size(0):
-            reason = prefix_sharing_blocker(unwrapped, int(inputs["attention_mask"].sum(-1).max()),
-                                            router_aux_loss=self.aux_loss_enabled)
+            reason = prefix_sharing_blocker(
+                unwrapped, int(inputs["attention_mask"].sum(-1).max()), router_aux_loss=self.aux_loss_enabled
+            )
             if reason is not None:
                 notice_fallback(reason)
                 share = False
@@ -172,9 +177,14 @@ class SpectrumTrainer(PreemptibleTrainer, GroupDatasetMixin, SFTTrainer):
             padding, share = encode_prompt_stand_in(model, *empty[:2], checkpointed=checkpointed), False
         elif share:
             try:
-                prompts = encode_whole_prompts(model, inputs["prefix_ids"], inputs["prefix_mask"],
-                                               inputs["cont_ids"], inputs["group_index"],
-                                               checkpointed=checkpointed)
+                prompts = encode_whole_prompts(
+                    model,
+                    inputs["prefix_ids"],
+                    inputs["prefix_mask"],
+                    inputs["cont_ids"],
+                    inputs["group_index"],
+                    checkpointed=checkpointed,
+                )
             except PrefixCacheError as error:  # a case the checks above missed: stay exact
                 notice_fallback(str(error))
                 share = False
@@ -186,8 +196,16 @@ class SpectrumTrainer(PreemptibleTrainer, GroupDatasetMixin, SFTTrainer):
             score, keys = score_full_sequences, ("input_ids", "attention_mask", "labels")
             shared = (model,)
         tensors = [inputs[key] for key in keys]
-        parts, more = run_chunks(score, shared, tensors, self.args.spectrum_chunk_size, calls, empty,
-                                 checkpoint_all=checkpointed, recompute=recompute)
+        parts, more = run_chunks(
+            score,
+            shared,
+            tensors,
+            self.args.spectrum_chunk_size,
+            calls,
+            empty,
+            checkpoint_all=checkpointed,
+            recompute=recompute,
+        )
         padding = padding + more
         if not parts:
             return padding.new_zeros(0), padding.new_zeros(()), padding.new_zeros(()), padding
@@ -218,8 +236,13 @@ class SpectrumTrainer(PreemptibleTrainer, GroupDatasetMixin, SFTTrainer):
         if calls[2]:  # some rank has K = 1 rows (the same answer on every rank)
             check_plain_lm_head(unwrapped.config.get_text_config())
         # The same backbone and head TRL's fused forward uses (`base_model`, output embeddings).
-        shared = (model, unwrapped.base_model, unwrapped.get_output_embeddings(), self.args.gem_beta,
-                  self.args.gem_h)
+        shared = (
+            model,
+            unwrapped.base_model,
+            unwrapped.get_output_embeddings(),
+            self.args.gem_beta,
+            self.args.gem_h,
+        )
         index = rows.nonzero()[:, 0]
         tensors = [inputs[key][index] for key in ("input_ids", "attention_mask", "labels")]
         recompute, score = not partitioned_by_zero3(model), gem_chunk
@@ -227,9 +250,16 @@ class SpectrumTrainer(PreemptibleTrainer, GroupDatasetMixin, SFTTrainer):
             notice_once(GEM_FULL_LOGITS)
             score = gem_chunk_full_logits
         with self.accelerator.autocast():  # the head runs outside the model's autocast-wrapped forward
-            parts, gem_padding = run_chunks(score, shared, tensors, self.args.spectrum_chunk_size, calls[2],
-                                             self._empty_chunk(inputs), recompute=recompute,
-                                             pad_with_score=True)
+            parts, gem_padding = run_chunks(
+                score,
+                shared,
+                tensors,
+                self.args.spectrum_chunk_size,
+                calls[2],
+                self._empty_chunk(inputs),
+                recompute=recompute,
+                pad_with_score=True,
+            )
         # the empty chunks' exact zero rides on the loss, so their backward runs on every rank
         per_group = seq_logps.new_zeros(single.shape) + padding + gem_padding
         nll = seq_logps.new_zeros(())
@@ -251,8 +281,9 @@ class SpectrumTrainer(PreemptibleTrainer, GroupDatasetMixin, SFTTrainer):
         # GEM replaces the NLL of the K = 1 rows in training only (its reference evaluates with CE).
         gem = self.args.spectrum_loss_type == "gem" and mode == "train"
         # every rank makes the same model calls and collectives, whatever kinds of rows it holds
-        parts, sft, stand_ins = uniform_parts(inputs, gem, self.data_collator, self._tokenizer.pad_token_id,
-                                              self.accelerator.num_processes)
+        parts, sft, stand_ins = uniform_parts(
+            inputs, gem, self.data_collator, self._tokenizer.pad_token_id, self.accelerator.num_processes
+        )
         if parts is None:  # TRL rows only, on every rank: SFTTrainer's loss, exactly
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         # Every part of a mixed batch shares one denominator: the groups' mean completion lengths
@@ -263,8 +294,10 @@ class SpectrumTrainer(PreemptibleTrainer, GroupDatasetMixin, SFTTrainer):
             denominator = denominator + (label_count(sft) if sft is not None else 0)
         # As SFTTrainer: a global count (num_items_in_batch) is rescaled by the number of processes.
         rescale = self.args.average_tokens_across_devices and num_items_in_batch is not None
-        loss = sum(self._group_loss(model, part, mode, gem, denominator, rescale, num_items_in_batch)
-                   for part in parts)
+        loss = sum(
+            self._group_loss(model, part, mode, gem, denominator, rescale, num_items_in_batch)
+            for part in parts
+        )
         if sft is not None:
             # SFTTrainer gets the shared denominator as its count and rescales it as a global one;
             # undo that when the count is this process's own (eval).
@@ -309,7 +342,9 @@ class SpectrumTrainer(PreemptibleTrainer, GroupDatasetMixin, SFTTrainer):
             aux = torch.stack([value.float() for value in aux_losses]).mean()
             steps = self.current_gradient_accumulation_steps if num_items_in_batch is not None else 1
             loss = loss + self.router_aux_loss_coef * aux / steps
-            self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux.detach()).mean().item())
+            self._metrics[mode]["aux_loss"].append(
+                self.accelerator.gather_for_metrics(aux.detach()).mean().item()
+            )
         self._log_metrics(mode, inputs, terms, single, entropy_sum, top1_sum)
         return loss
 
@@ -326,6 +361,14 @@ class SpectrumTrainer(PreemptibleTrainer, GroupDatasetMixin, SFTTrainer):
         return loss.detach(), logits, labels
 
     def _log_metrics(self, mode, inputs, terms, single, entropy_sum, top1_sum) -> None:
-        self._total_train_tokens = log_group_metrics(self._metrics[mode], self.accelerator.gather_for_metrics,
-                                                     mode, inputs, terms, single, entropy_sum, top1_sum,
-                                                     self._total_train_tokens)
+        self._total_train_tokens = log_group_metrics(
+            self._metrics[mode],
+            self.accelerator.gather_for_metrics,
+            mode,
+            inputs,
+            terms,
+            single,
+            entropy_sum,
+            top1_sum,
+            self._total_train_tokens,
+        )

@@ -172,8 +172,7 @@ def corpus_stated_distribution(target: Mapping[str, float]) -> dict[str, float]:
     options = list(target)
     total = sum(target.values())
     dist = {
-        o: STATED_MIX["stated"] * target[o] / total + STATED_MIX["uniform"] / len(options)
-        for o in options
+        o: STATED_MIX["stated"] * target[o] / total + STATED_MIX["uniform"] / len(options) for o in options
     }
     dist[options[0]] += STATED_MIX["first"]
     return dist

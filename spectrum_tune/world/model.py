@@ -39,9 +39,7 @@ INFO_FILE = "tiny_world.json"
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped" / "tiny"
 
 
-def _pack(
-    ids: Sequence[Sequence[int]], seq_len: int, pad_id: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _pack(ids: Sequence[Sequence[int]], seq_len: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Greedily pack whole documents into rows of ``seq_len`` (every row starts a document, as a
     prompt does at inference); returns (input_ids, labels) with padding masked out of the loss."""
     import torch

@@ -35,9 +35,7 @@ def _is_digits(token: str) -> bool:
     return token.isascii() and token.isdigit()
 
 
-def build_tokenizer(
-    corpus: Sequence[str], config: TinyConfig = TinyConfig()
-) -> PreTrainedTokenizerFast:
+def build_tokenizer(corpus: Sequence[str], config: TinyConfig = TinyConfig()) -> PreTrainedTokenizerFast:
     """Train the byte-level BPE on ``corpus`` and wrap it as a ``PreTrainedTokenizerFast``.
 
     Digit runs are split off before byte-level pre-tokenization and get hand-made merges (see
@@ -76,9 +74,7 @@ def build_tokenizer(
     vocab = {t: i for i, t in enumerate(dict.fromkeys(tokens))}
     # merges serialise as [a, b] pairs (or "a b" strings in older tokenizers versions)
     trained_merges = [m.split(" ") if isinstance(m, str) else m for m in learned["merges"]]
-    merges = _number_merges() + [
-        (a, b) for a, b in trained_merges if not (_is_digits(a) or _is_digits(b))
-    ]
+    merges = _number_merges() + [(a, b) for a, b in trained_merges if not (_is_digits(a) or _is_digits(b))]
 
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
     tok.pre_tokenizer = pre_tokenizer

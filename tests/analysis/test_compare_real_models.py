@@ -8,13 +8,27 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "compare_real_models.
 
 
 def _eval(directory, prompt, extracted):
-    item = {"prompt": prompt, "references": ["red", "blue", "green"], "weights": [1 / 3] * 3,
-            "sample": {"metrics": {}, "counts": {"x": 1}, "counts_extracted": extracted, "generations": []}}
-    task = {"suite": "spread", "kind": "open", "status": "ok", "split": "heldout", "n_items": 1,
-            "metrics": {"sample": {"coverage": 1.0}}, "items": [item]}
+    item = {
+        "prompt": prompt,
+        "references": ["red", "blue", "green"],
+        "weights": [1 / 3] * 3,
+        "sample": {"metrics": {}, "counts": {"x": 1}, "counts_extracted": extracted, "generations": []},
+    }
+    task = {
+        "suite": "spread",
+        "kind": "open",
+        "status": "ok",
+        "split": "heldout",
+        "n_items": 1,
+        "metrics": {"sample": {"coverage": 1.0}},
+        "items": [item],
+    }
     directory.mkdir(parents=True)
-    (directory / "results.json").write_text(json.dumps(
-        {"schema_version": 1, "model": "m", "adapter": None, "mode": "sample", "tasks": {"colors": task}}))
+    (directory / "results.json").write_text(
+        json.dumps(
+            {"schema_version": 1, "model": "m", "adapter": None, "mode": "sample", "tasks": {"colors": task}}
+        )
+    )
 
 
 def _run(root, prompt, spectrum_answer):
@@ -37,8 +51,11 @@ def test_cross_model_cells_per_arm(tmp_path, capsys):
     plain = _run(tmp_path / "plain", "Question: Name a colour.\nAnswer:\n", "green")
     assert module.main([str(chat), str(plain), "--out", str(tmp_path / "cmp")]) == 0
     printed = capsys.readouterr().out.splitlines()
-    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in printed
-            if line.startswith("| ") and not line.startswith("| arm")}
+    rows = {
+        line.split(" | ")[0].strip("| "): line.split(" | ")[1:]
+        for line in printed
+        if line.startswith("| ") and not line.startswith("| arm")
+    }
     assert rows["sft"][:2] == ["1.000 [1.000, 1.000]", "1.000 [1.000, 1.000]"]  # both collapse onto "red"
     assert rows["spectrum"][:2] == ["0.000 [0.000, 0.000]", "0.000 [0.000, 0.000]"]  # disjoint answers
     assert rows["spectrum"][3].startswith("1.000")  # each model agrees with itself across seeds

@@ -94,15 +94,32 @@ def test_cli_end_to_end_with_the_toy_model(tmp_path):
 
     model_dir = save_toy(tmp_path / "toy")
     data = tmp_path / "data.jsonl"
-    rows = [{"prompt": [{"role": "user", "content": f"Pick a number {i % 4}"}], "references": ["1", "2"]}
-            for i in range(12)]
+    rows = [
+        {"prompt": [{"role": "user", "content": f"Pick a number {i % 4}"}], "references": ["1", "2"]}
+        for i in range(12)
+    ]
     colors = ["red", "blue", "green"]
     prompt = [{"role": "user", "content": "Name a color."}]
     rows.append({"prompt": prompt, "references": colors, "weights": [0.8, 0.1, 0.1]})
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = tmp_path / "report"
-    code = main(["data-report", str(data), "--model", str(model_dir), "--select", "5", "--clusters", "3",
-                 "--grad-dim", "32", "--no-progress", "--out", str(out)])
+    code = main(
+        [
+            "data-report",
+            str(data),
+            "--model",
+            str(model_dir),
+            "--select",
+            "5",
+            "--clusters",
+            "3",
+            "--grad-dim",
+            "32",
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert report["rows"] == 13 and report["duplicates"]["exact_rows"] == 8
@@ -119,8 +136,22 @@ def test_cli_end_to_end_with_the_toy_model(tmp_path):
 def test_cli_plain_text_field(tmp_path):
     data = tmp_path / "text.jsonl"
     data.write_text("".join(json.dumps({"text": t, "id": i}) + "\n" for i, t in enumerate(TEXTS)))
-    assert main(["data-report", str(data), "--text-field", "text", "--select", "2", "--no-progress",
-                 "--out", str(tmp_path / "r")]) == 0
+    assert (
+        main(
+            [
+                "data-report",
+                str(data),
+                "--text-field",
+                "text",
+                "--select",
+                "2",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["rows"] == 5 and report["duplicates"]["exact_rows"] == 1
     assert "id" in json.loads((tmp_path / "r" / "selected.jsonl").read_text().splitlines()[0])

@@ -53,14 +53,34 @@ def test_partial_overlap_and_validity():
 
 
 def _results(counts, q, generations):
-    item = {"prompt": "Name a color.", "references": ["red", "blue", "green"], "weights": [1 / 3] * 3,
-            "sample": {"metrics": {}, "counts": counts, "generations": generations},
-            "score": {"metrics": {}, "logprobs": [0, 0, 0], "q": q}}
-    closed = {"suite": "accuracy", "kind": "closed", "status": "ok", "split": "heldout", "n_items": 1,
-              "metrics": {}, "items": [dict(item)]}
-    tasks = {"colors": {"suite": "spread", "kind": "open", "status": "ok", "split": "heldout", "n_items": 1,
-                        "metrics": {"sample": {"coverage": 1.0}}, "items": [item]},
-             "capital": closed}
+    item = {
+        "prompt": "Name a color.",
+        "references": ["red", "blue", "green"],
+        "weights": [1 / 3] * 3,
+        "sample": {"metrics": {}, "counts": counts, "generations": generations},
+        "score": {"metrics": {}, "logprobs": [0, 0, 0], "q": q},
+    }
+    closed = {
+        "suite": "accuracy",
+        "kind": "closed",
+        "status": "ok",
+        "split": "heldout",
+        "n_items": 1,
+        "metrics": {},
+        "items": [dict(item)],
+    }
+    tasks = {
+        "colors": {
+            "suite": "spread",
+            "kind": "open",
+            "status": "ok",
+            "split": "heldout",
+            "n_items": 1,
+            "metrics": {"sample": {"coverage": 1.0}},
+            "items": [item],
+        },
+        "capital": closed,
+    }
     return {"schema_version": 1, "model": "m", "adapter": None, "mode": "both", "tasks": tasks}
 
 
@@ -93,16 +113,26 @@ def test_items_without_samples_only_get_score_js():
 
 
 def _styled(prompt, counts, extracted, references=("red", "blue", "green")):
-    item = {"prompt": prompt, "references": list(references), "weights": [1 / 3] * 3,
-            "sample": {"metrics": {}, "counts": counts, "counts_extracted": extracted, "generations": []}}
+    item = {
+        "prompt": prompt,
+        "references": list(references),
+        "weights": [1 / 3] * 3,
+        "sample": {"metrics": {}, "counts": counts, "counts_extracted": extracted, "generations": []},
+    }
     return {"tasks": {"colors": {"kind": "open", "status": "ok", "n_items": 1, "items": [item]}}}
 
 
 def test_a_chat_and_a_plain_version_of_a_task_match_by_position_on_extracted_answers():
-    chat = _styled([{"role": "user", "content": "Name a color."}],
-                   {"sure! red is nice.": 5, "blue, i think": 5}, {"red": 5, "blue": 5})
-    plain = _styled("Question: Name a color.\nAnswer:\n", {"red": 5, "blue": 5, "i like paint": 7},
-                    {"red": 5, "blue": 5, "": 7})  # unread samples are left out of the comparison
+    chat = _styled(
+        [{"role": "user", "content": "Name a color."}],
+        {"sure! red is nice.": 5, "blue, i think": 5},
+        {"red": 5, "blue": 5},
+    )
+    plain = _styled(
+        "Question: Name a color.\nAnswer:\n",
+        {"red": 5, "blue": 5, "i like paint": 7},
+        {"red": 5, "blue": 5, "": 7},
+    )  # unread samples are left out of the comparison
     section = homogeneity_section([chat, plain], ["chat", "plain"])
     task = section["tasks"]["colors"]
     assert (task["matched_by"], task["counts"]) == ("position", "counts_extracted")

@@ -9,8 +9,18 @@ from spectrum_tune.analysis.duplicates import CharTfidf, near_duplicates
 from spectrum_tune.analysis.selection import kmeans
 from spectrum_tune.evaluation.metrics import embedding_diversity, tfidf_char_embeddings, vendi_score
 
-SAMPLES = ["red", "Red", "blue", "a deep ocean blue", "7", "3", "", "green like grass", "green like moss",
-           "yellow!"]
+SAMPLES = [
+    "red",
+    "Red",
+    "blue",
+    "a deep ocean blue",
+    "7",
+    "3",
+    "",
+    "green like grass",
+    "green like moss",
+    "yellow!",
+]
 
 
 def test_vendi_and_embedding_diversity_are_unchanged():

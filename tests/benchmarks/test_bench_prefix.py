@@ -7,8 +7,21 @@ import sys
 def test_bench_prefix_smoke_prints_its_summary(monkeypatch, capsys):
     from benchmarks.bench_prefix import main
 
-    argv = ["bench_prefix", "--hidden", "64", "--layers", "1", "--k", "4", "--groups", "2", "--ratios", "5",
-            "--threads", "1"]
+    argv = [
+        "bench_prefix",
+        "--hidden",
+        "64",
+        "--layers",
+        "1",
+        "--k",
+        "4",
+        "--groups",
+        "2",
+        "--ratios",
+        "5",
+        "--threads",
+        "1",
+    ]
     monkeypatch.setattr(sys, "argv", argv)
     main()
     out = capsys.readouterr().out

@@ -14,8 +14,11 @@ def data_file(tmp_path):
     path = tmp_path / "train.jsonl"
     rows = [
         {"prompt": [{"role": "user", "content": "Name a color."}], "references": ["red", "blue"]},
-        {"prompt": [{"role": "user", "content": "Pick a number between 1 and 3."}],
-         "references": ["1", "2", "3"], "weights": [0.5, 0.3, 0.2]},
+        {
+            "prompt": [{"role": "user", "content": "Pick a number between 1 and 3."}],
+            "references": ["1", "2", "3"],
+            "weights": [0.5, 0.3, 0.2],
+        },
         {"prompt": [{"role": "user", "content": "Pick a number between 4 and 5."}], "references": ["5"]},
     ]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
@@ -62,8 +65,13 @@ def test_train_writes_adapter_recipe_and_summary(tmp_path, toy_dir, data_file, c
     recipe = _recipe(tmp_path, toy_dir, data_file)
     assert main(["train", "--config", str(recipe), "--spectrum_beta", "0.5"]) == 0
     run = tmp_path / "run"
-    for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json",
-                 "spectrum_recipe.yaml", "training_summary.json"):
+    for name in (
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "tokenizer.json",
+        "spectrum_recipe.yaml",
+        "training_summary.json",
+    ):
         assert (run / name).is_file(), name
     saved = yaml.safe_load((run / "spectrum_recipe.yaml").read_text())
     assert saved["spectrum_beta"] == 0.5  # the command-line override is what ran
@@ -71,8 +79,20 @@ def test_train_writes_adapter_recipe_and_summary(tmp_path, toy_dir, data_file, c
     summary = json.loads((run / "training_summary.json").read_text())
     assert summary["global_steps"] == 2 and summary["multi_reference_groups"] == 2
     # the saved recipe re-runs as a recipe
-    assert main(["train", "--config", str(run / "spectrum_recipe.yaml"), "--output_dir",
-                 str(tmp_path / "again"), "--max_steps", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(run / "spectrum_recipe.yaml"),
+                "--output_dir",
+                str(tmp_path / "again"),
+                "--max_steps",
+                "1",
+            ]
+        )
+        == 0
+    )
 
 
 def test_unknown_recipe_key_is_an_error(tmp_path, toy_dir, data_file, capsys):
@@ -150,13 +170,24 @@ CHAT_ROWS = [
 
 
 def test_train_and_validate_take_trl_rows_beside_groups(tmp_path, toy_dir, data_file, capsys):
-    mixed = _jsonl(tmp_path / "mixed.jsonl", [json.loads(line) for line in data_file.read_text().splitlines()]
-                   + CHAT_ROWS)
+    mixed = _jsonl(
+        tmp_path / "mixed.jsonl",
+        [json.loads(line) for line in data_file.read_text().splitlines()] + CHAT_ROWS,
+    )
     assert main(["validate", str(mixed)]) == 0
     assert "ok: 3 groups, 6 references (2 multi-reference groups), 2 TRL single-target rows" in (
-        capsys.readouterr().out)
-    assert main(["train", "--config", str(_recipe(tmp_path, toy_dir, mixed, max_steps=1,
-                                                   per_device_train_batch_size=5))]) == 0
+        capsys.readouterr().out
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(_recipe(tmp_path, toy_dir, mixed, max_steps=1, per_device_train_batch_size=5)),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "run" / "training_summary.json").read_text())
     assert (summary["groups"], summary["single_target_rows"]) == (3, 2)
 

@@ -150,8 +150,9 @@ def test_trainer_takes_a_gguf_directory_with_model_init_kwargs(toy_dir, data_fil
 def test_bad_recipe_value_names_file_and_key(tmp_path, toy_dir, data_file, capsys):
     recipe = _recipe(tmp_path, toy_dir, data_file, learning_rate="fast")
     err = _error(capsys, ["train", "--config", str(recipe)])
-    assert err == (f"error: recipe '{recipe}': learning_rate: invalid float value 'fast'; "
-                   "give a number, e.g. 2.0e-4")
+    assert err == (
+        f"error: recipe '{recipe}': learning_rate: invalid float value 'fast'; give a number, e.g. 2.0e-4"
+    )
     good = str(_recipe(tmp_path, toy_dir, data_file))
     err = _error(capsys, ["train", "--config", good, "--max_steps", "x"])
     assert err.startswith("error: --max_steps: invalid int value 'x'")  # the flag, not the file
@@ -167,12 +168,14 @@ def test_out_of_range_recipe_value_is_one_line(tmp_path, toy_dir, data_file, cap
 def test_config_check_names_the_recipe(tmp_path, toy_dir, data_file, capsys):
     recipe = _recipe(tmp_path, toy_dir, data_file, spectrum_alpha=-1.0)
     assert f"recipe '{recipe}': spectrum_alpha and spectrum_beta must be >= 0" in _error(
-        capsys, ["train", "--config", str(recipe)])
+        capsys, ["train", "--config", str(recipe)]
+    )
 
 
 def test_cli_flag_errors_are_one_line(tmp_path, capsys):
-    assert "unknown argument(s) --bogus" in _error(capsys, ["train", "--config", str(
-        ROOT / "recipes/tiny-spectrum.yaml"), "--bogus", "3"])
+    assert "unknown argument(s) --bogus" in _error(
+        capsys, ["train", "--config", str(ROOT / "recipes/tiny-spectrum.yaml"), "--bogus", "3"]
+    )
     err = _error(capsys, ["eval", "--model", "x"])
     assert "required: --tasks, --out" in err and "usage" not in capsys.readouterr().err
     assert "unknown command 'trian'" in _error(capsys, ["trian"])
@@ -180,11 +183,15 @@ def test_cli_flag_errors_are_one_line(tmp_path, capsys):
 
 def test_mixed_prompt_kinds_name_the_line(tmp_path, capsys):
     bad = tmp_path / "bad4_mixed.jsonl"
-    bad.write_text('{"prompt": "x", "references": ["a", "b"]}\n'
-                   '{"prompt": [{"role": "user", "content": "y"}], "references": ["c", "d"]}\n')
+    bad.write_text(
+        '{"prompt": "x", "references": ["a", "b"]}\n'
+        '{"prompt": [{"role": "user", "content": "y"}], "references": ["c", "d"]}\n'
+    )
     err = _error(capsys, ["validate", str(bad)])
-    assert err == (f"error: {bad}:2: has a chat-message prompt but {bad}:1 has a string prompt; "
-                   "use one kind of prompt in a dataset")
+    assert err == (
+        f"error: {bad}:2: has a chat-message prompt but {bad}:1 has a string prompt; "
+        "use one kind of prompt in a dataset"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -223,8 +230,14 @@ def test_library_noise_is_filtered_and_the_rest_kept(caplog):
 def test_cli_train_stderr_has_no_warnings(tmp_path, toy_dir, data_file):
     recipe = _recipe(tmp_path, toy_dir, data_file, max_steps=1)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-m", "spectrum_tune.cli", "train", "--config", str(recipe)],
-                            capture_output=True, text=True, env=env, timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "spectrum_tune.cli", "train", "--config", str(recipe)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     noisy = [line for line in result.stderr.splitlines() if "warn" in line.lower()]
     assert not noisy, noisy

@@ -23,8 +23,15 @@ PROMPTS = [
 
 def _config(tmp_path, teachers, **overrides):
     data = write_jsonl(tmp_path / "prompts.jsonl", PROMPTS)
-    values = dict(data=str(data), out=tmp_path / "out", teachers=[TeacherSpec(t) for t in teachers],
-                  samples=12, max_new_tokens=3, progress=False, batch_size=8)
+    values = dict(
+        data=str(data),
+        out=tmp_path / "out",
+        teachers=[TeacherSpec(t) for t in teachers],
+        samples=12,
+        max_new_tokens=3,
+        progress=False,
+        batch_size=8,
+    )
     return DataBuildConfig(**{**values, **overrides})
 
 
@@ -78,8 +85,9 @@ def test_teacher_weights_are_the_teachers_exact_probabilities_renormalised(tmp_p
     teachers = [teachers_module.Teacher(TeacherSpec(t)) for t in teacher_dirs]
     for row, source in zip(_rows(config.out), PROMPTS, strict=True):
         # the build scored with batch_size 8: the same batches, the same float rounding
-        mean = np.mean([softmax(t.logprobs(source["prompt"], row["references"], 8)) for t in teachers],
-                       axis=0)
+        mean = np.mean(
+            [softmax(t.logprobs(source["prompt"], row["references"], 8)) for t in teachers], axis=0
+        )
         assert row["weights"] == pytest.approx(list(mean / mean.sum()), rel=1e-6)
         assert row["metadata"]["weights"] == "teacher"
 
@@ -95,8 +103,9 @@ def test_judge_threshold_keeps_or_rejects_with_its_probability(tmp_path, teacher
     answer = row["references"][0]
     question = config.judge_prompt.replace("{prompt}", PROMPTS[0]["prompt"]).replace("{answer}", answer)
     assert p_yes[answer] == pytest.approx(direct.p_yes(question))
-    config = _config(tmp_path, teacher_dirs[:1], judge=judge, judge_threshold=1.0, samples=4,
-                     out=tmp_path / "strict")
+    config = _config(
+        tmp_path, teacher_dirs[:1], judge=judge, judge_threshold=1.0, samples=4, out=tmp_path / "strict"
+    )
     summary = build_data(config)
     assert summary["rows"] == 0 and summary["rejected_by_reason"].get("judge", 0) > 0
     rejected = [json.loads(line) for line in (config.out / "rejected.jsonl").read_text().splitlines()]
@@ -132,8 +141,11 @@ def test_a_killed_build_resumes_from_its_cache(tmp_path, teacher_dirs, monkeypat
         build_data(config)
     assert not (config.out / "rows.jsonl").exists()  # nothing half-written
     calls.clear()
-    monkeypatch.setattr(teachers_module.Teacher, "sample", lambda self, prompt, *a, **k: (
-        calls.append(prompt), original(self, prompt, *a, **k))[1])
+    monkeypatch.setattr(
+        teachers_module.Teacher,
+        "sample",
+        lambda self, prompt, *a, **k: (calls.append(prompt), original(self, prompt, *a, **k))[1],
+    )
     build_data(config)
     assert calls == [PROMPTS[1]["prompt"], PROMPTS[2]["prompt"]]  # the first prompt came from the cache
     first = (config.out / "rows.jsonl").read_text()
@@ -149,8 +161,9 @@ def test_a_killed_build_resumes_from_its_cache(tmp_path, teacher_dirs, monkeypat
 def test_prompting_chat_plain_and_the_format_instruction():
     chat = teachers_module.Teacher(TeacherSpec("m", prompting="chat"), instruction="Just the name.")
     assert chat.render("Name a color.") == [{"role": "user", "content": "Name a color.\nJust the name."}]
-    plain = teachers_module.Teacher(TeacherSpec("m", prompting="plain"), plain_format="Q: {prompt}\nA:",
-                                    instruction="Just the name.")
+    plain = teachers_module.Teacher(
+        TeacherSpec("m", prompting="plain"), plain_format="Q: {prompt}\nA:", instruction="Just the name."
+    )
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "A color?"}]
     assert plain.render(messages) == "Q: Be brief.\nA color?\n\nJust the name.\nA:"
 
@@ -181,9 +194,25 @@ def test_fresh_run_samples_match_the_resumed_ones(tmp_path, teacher_dirs):
 
 def test_cli_builds_and_bad_input_is_one_line(tmp_path, teacher_dirs, capsys):
     data = write_jsonl(tmp_path / "p.jsonl", PROMPTS[:2])
-    code = main(["data-build", str(data), "--teacher", f"{teacher_dirs[0]},name=toy,prompting=plain",
-                 "--out", str(tmp_path / "out"), "--samples", "4", "--max-new-tokens", "2", "--no-progress",
-                 "--validator", "{int_range: {min: 1, max: 10}}", "--weights", "uniform"])
+    code = main(
+        [
+            "data-build",
+            str(data),
+            "--teacher",
+            f"{teacher_dirs[0]},name=toy,prompting=plain",
+            "--out",
+            str(tmp_path / "out"),
+            "--samples",
+            "4",
+            "--max-new-tokens",
+            "2",
+            "--no-progress",
+            "--validator",
+            "{int_range: {min: 1, max: 10}}",
+            "--weights",
+            "uniform",
+        ]
+    )
     out = capsys.readouterr().out
     assert "rows from 2 prompts" in out
     if code == 0:  # the first prompt's valid set is only measured; its answers pass no int_range
@@ -214,9 +243,26 @@ def test_cli_options_reach_the_config(tmp_path, monkeypatch):
         return {"rows": 1, "prompts": 1, "references_mean": 1.0, "rejected_answers": 0, "wall_seconds": 0.0}
 
     monkeypatch.setattr(command, "build_data", fake)
-    argv = ["p.jsonl", "--out", str(tmp_path), "--teacher", "a,prompting=plain", "--teacher", "b,name=B",
-            "--stop", "", "--max-k", "3", "--judge", "j", "--agreement", "--select", "5", "--validator",
-            "{regex: '[a-z]+'}"]
+    argv = [
+        "p.jsonl",
+        "--out",
+        str(tmp_path),
+        "--teacher",
+        "a,prompting=plain",
+        "--teacher",
+        "b,name=B",
+        "--stop",
+        "",
+        "--max-k",
+        "3",
+        "--judge",
+        "j",
+        "--agreement",
+        "--select",
+        "5",
+        "--validator",
+        "{regex: '[a-z]+'}",
+    ]
     assert command.main(argv) == 0
     config = seen["config"]
     assert config.stop == [] and config.max_k == 3 and config.agreement and config.select == 5

@@ -37,8 +37,9 @@ def test_extraction_reads_answers_with_the_eval_rules():
     samples = {"a": ["I think red is nice", "Answer: green", "no idea"]}
     classes, unreadable = answer_classes(samples, row, extract="first_valid")
     assert [c.text for c in classes] == ["red", "green"] and unreadable == {"a": 1}
-    classes, _ = answer_classes({"a": ["Answer: 7", "Answer: 7", "x"]}, row, extract="regex",
-                                pattern=re.compile(r"Answer: (\d+)"))
+    classes, _ = answer_classes(
+        {"a": ["Answer: 7", "Answer: 7", "x"]}, row, extract="regex", pattern=re.compile(r"Answer: (\d+)")
+    )
     assert [(c.text, c.total) for c in classes] == [("7", 2)]
     classes, _ = answer_classes({"a": ["thinking...\nblue"]}, row, extract="last_line")
     assert classes[0].text == "blue"
@@ -76,8 +77,10 @@ def test_agreement_keeps_answers_seen_m_times_or_by_two_teachers_and_every_seed(
     kept = {c.text for c in classes if c.kept}
     assert kept == {"red", "blue", "pink"}
     rejected = {c.text: c.reasons for c in classes if not c.kept}
-    assert rejected == {"green": ["agreement (seen 1x by 1 teacher(s))"],
-                        "teal": ["agreement (seen 1x by 1 teacher(s))"]}
+    assert rejected == {
+        "green": ["agreement (seen 1x by 1 teacher(s))"],
+        "teal": ["agreement (seen 1x by 1 teacher(s))"],
+    }
 
 
 def test_weights_counts_uniform_teacher_temper_and_max_k():

@@ -10,14 +10,17 @@ from .conftest import write_jsonl
 
 def test_prompts_valid_sets_validators_and_sft_seeds(tmp_path):
     (tmp_path / "names.txt").write_text("ann\nbob\n")
-    path = write_jsonl(tmp_path / "p.jsonl", [
-        {"prompt": "Name a color.", "references": ["red", "blue"], "id": 7},
-        {"prompt": "Pick a number.", "validator": {"int_range": {"min": 1, "max": 9}}},
-        {"prompt": "Name a person.", "completion": "ann", "validator": {"one_of_file": "names.txt"}},
-        {"prompt": "Name a person.", "completion": "bob"},
-        {"prompt": "Name a person.", "completion": "ann"},
-        {"messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello"}]},
-    ])
+    path = write_jsonl(
+        tmp_path / "p.jsonl",
+        [
+            {"prompt": "Name a color.", "references": ["red", "blue"], "id": 7},
+            {"prompt": "Pick a number.", "validator": {"int_range": {"min": 1, "max": 9}}},
+            {"prompt": "Name a person.", "completion": "ann", "validator": {"one_of_file": "names.txt"}},
+            {"prompt": "Name a person.", "completion": "bob"},
+            {"prompt": "Name a person.", "completion": "ann"},
+            {"messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello"}]},
+        ],
+    )
     rows = read_prompts(path)
     assert [r.prompt for r in rows[:3]] == ["Name a color.", "Pick a number.", "Name a person."]
     assert rows[0].known == ["red", "blue"] and rows[0].validator is None
@@ -27,8 +30,13 @@ def test_prompts_valid_sets_validators_and_sft_seeds(tmp_path):
 
 
 def test_seed_references_turns_one_reference_sft_rows_into_seeds(tmp_path):
-    path = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "Name a fruit.", "references": ["apple"]},
-                                              {"prompt": "Name a fruit.", "references": ["pear"]}])
+    path = write_jsonl(
+        tmp_path / "p.jsonl",
+        [
+            {"prompt": "Name a fruit.", "references": ["apple"]},
+            {"prompt": "Name a fruit.", "references": ["pear"]},
+        ],
+    )
     (row,) = read_prompts(path, seed_references=True)
     assert row.known == [] and row.seeds == {"apple": 1, "pear": 1}
     (row,) = read_prompts(path)
@@ -41,14 +49,17 @@ def test_a_default_validator_applies_to_rows_without_their_own(tmp_path):
     assert rows[0].validator.kind == "int_range" and rows[1].validator.kind == "regex"
 
 
-@pytest.mark.parametrize(("row", "message"), [
-    ({"text": "no prompt"}, "missing field 'prompt'"),
-    ({"prompt": ""}, "'prompt' is an empty string"),
-    ({"prompt": "a", "references": "red"}, "'references' (a known valid set) must be a list"),
-    ({"prompt": "a", "validator": {"int_range": {"min": 3, "max": 1}}}, "min <= max"),
-    ({"prompt": "a", "completion": ["x", "y"]}, "'completion' must be a string"),
-    ({"messages": [{"role": "user", "content": "a"}]}, "must end with an assistant turn"),
-])
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"text": "no prompt"}, "missing field 'prompt'"),
+        ({"prompt": ""}, "'prompt' is an empty string"),
+        ({"prompt": "a", "references": "red"}, "'references' (a known valid set) must be a list"),
+        ({"prompt": "a", "validator": {"int_range": {"min": 3, "max": 1}}}, "min <= max"),
+        ({"prompt": "a", "completion": ["x", "y"]}, "'completion' must be a string"),
+        ({"messages": [{"role": "user", "content": "a"}]}, "must end with an assistant turn"),
+    ],
+)
 def test_bad_rows_name_file_and_line(tmp_path, row, message):
     path = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "fine"}, row])
     with pytest.raises(DataError) as error:
@@ -81,8 +92,10 @@ def test_hub_datasets_and_parquet_files(tmp_path, monkeypatch):
 
     monkeypatch.setattr(datasets, "load_dataset", hub)
     read = read_prompts("someone/prompts", split="validation", prompt_field="question")
-    assert calls == [("someone/prompts", "validation")] and [r.prompt for r in read] == ["Name a color.",
-                                                                                         "Name a fruit."]
+    assert calls == [("someone/prompts", "validation")] and [r.prompt for r in read] == [
+        "Name a color.",
+        "Name a fruit.",
+    ]
     assert read[1].where == "someone/prompts[validation] row 2"
     path = tmp_path / "p.parquet"
     pq.write_table(pa.Table.from_pylist([{"prompt": "a"}, {"prompt": ""}]), path)

@@ -8,10 +8,17 @@ from .conftest import write_jsonl
 
 
 def test_metadata_is_accepted_and_dropped(tmp_path):
-    path = write_jsonl(tmp_path / "rows.jsonl", [
-        {"prompt": "a", "references": ["x", "y"], "metadata": {"teachers": ["t"], "counts": {"x": {"t": 2}}}},
-        {"prompt": "b", "references": ["z"]},
-    ])
+    path = write_jsonl(
+        tmp_path / "rows.jsonl",
+        [
+            {
+                "prompt": "a",
+                "references": ["x", "y"],
+                "metadata": {"teachers": ["t"], "counts": {"x": {"t": 2}}},
+            },
+            {"prompt": "b", "references": ["z"]},
+        ],
+    )
     dataset = load_multiref(str(path))
     assert "metadata" not in dataset.column_names and dataset["references"] == [["x", "y"], ["z"]]
 

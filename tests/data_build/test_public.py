@@ -15,8 +15,10 @@ from spectrum_tune.evaluation.benchmarks.global_opinions import HUB_ID, question
 from spectrum_tune.training.data import load_multiref
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "data_build" / "llm_global_opinions.csv"
-TRAIN = {"How much do you trust your national government?",
-         "Do you feel safe walking alone at night in your neighbourhood?"}
+TRAIN = {
+    "How much do you trust your national government?",
+    "Do you feel safe walking alone at night in your neighbourhood?",
+}
 
 
 @pytest.fixture

@@ -33,8 +33,15 @@ def test_an_over_represented_cluster_is_down_sampled(monkeypatch):
         built.append(indices)
         return [_record(i) for i in indices]
 
-    config = DataBuildConfig(data="x", out="y", teachers=[TeacherSpec("m")], select=4, select_batch=6,
-                             select_clusters=2, progress=False)
+    config = DataBuildConfig(
+        data="x",
+        out="y",
+        teachers=[TeacherSpec("m")],
+        select=4,
+        select_batch=6,
+        select_clusters=2,
+        progress=False,
+    )
     records, summary = select_module.prismatic_select(config, 12, build)
     chosen = sorted(int(r["prompt"].split()[1]) for r in records)
     assert len(chosen) == 4 and {10, 11} <= set(chosen)  # both rows of the sparse cluster
@@ -46,9 +53,18 @@ def test_an_over_represented_cluster_is_down_sampled(monkeypatch):
 
 def test_selection_end_to_end_on_a_toy_teacher(tmp_path, teacher_dirs):
     data = write_jsonl(tmp_path / "p.jsonl", [{"prompt": f"Name a color number {i}."} for i in range(8)])
-    config = DataBuildConfig(data=str(data), out=tmp_path / "out", teachers=[TeacherSpec(teacher_dirs[0])],
-                             samples=4, max_new_tokens=2, select=3, select_batch=4, select_clusters=2,
-                             grad_dim=16, progress=False)
+    config = DataBuildConfig(
+        data=str(data),
+        out=tmp_path / "out",
+        teachers=[TeacherSpec(teacher_dirs[0])],
+        samples=4,
+        max_new_tokens=2,
+        select=3,
+        select_batch=4,
+        select_clusters=2,
+        grad_dim=16,
+        progress=False,
+    )
     summary = build_data(config)
     rows = [json.loads(line) for line in (config.out / "rows.jsonl").read_text().splitlines()]
     assert len(rows) == summary["rows"] == summary["selection"]["selected"] == 3

@@ -60,8 +60,9 @@ def _signal_while_working(command: list[str], ready, signum: int) -> tuple[int, 
     returncode, stderr, the descendants seen and those still alive after the command ended."""
     # a file, not a pipe: orphaned workers would hold a pipe open and hang the read
     log = tempfile.TemporaryFile(mode="w+")
-    process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                               stdout=subprocess.DEVNULL, stderr=log, text=True)
+    process = subprocess.Popen(
+        command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL, stderr=log, text=True
+    )
     seen: set[int] = set()
     try:
         deadline = time.monotonic() + TIMEOUT
@@ -110,9 +111,19 @@ def test_the_demo_worker_pool_ends_its_training_workers(tmp_path, signum):
     signalled once both workers are training (their first checkpoint is written)."""
     save_toy(tmp_path / "toy")
     _write_rows(tmp_path / "train.jsonl", ROWS)
-    recipe = {"model_name_or_path": str(tmp_path / "toy"), "dataset_name": str(tmp_path / "train.jsonl"),
-              "max_steps": 100000, "save_steps": 1, "save_total_limit": 1, "use_cpu": True, "bf16": False,
-              "use_peft": False, "gradient_checkpointing": False, "report_to": "none", "logging_steps": 1000}
+    recipe = {
+        "model_name_or_path": str(tmp_path / "toy"),
+        "dataset_name": str(tmp_path / "train.jsonl"),
+        "max_steps": 100000,
+        "save_steps": 1,
+        "save_total_limit": 1,
+        "use_cpu": True,
+        "bf16": False,
+        "use_peft": False,
+        "gradient_checkpointing": False,
+        "report_to": "none",
+        "logging_steps": 1000,
+    }
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     out = tmp_path / "arms"
 
@@ -141,8 +152,19 @@ def test_sigterm_to_the_demo_leaves_no_worker_running(tiny_model_dir, tmp_path):
             started.setdefault("at", time.monotonic())
         return "at" in started and time.monotonic() - started["at"] > 5
 
-    command = [sys.executable, "-m", "spectrum_tune.cli", "demo", "--quick", "--steps", "100000",
-               "--workers", "2", "--out", str(tmp_path / "demo")]
+    command = [
+        sys.executable,
+        "-m",
+        "spectrum_tune.cli",
+        "demo",
+        "--quick",
+        "--steps",
+        "100000",
+        "--workers",
+        "2",
+        "--out",
+        str(tmp_path / "demo"),
+    ]
     code, stderr, seen, left = _signal_while_working(command, working, signal.SIGTERM)
     assert len(seen) >= 3 and not left, f"left running: {left}"
     assert code == 128 + signal.SIGTERM, stderr[-3000:]

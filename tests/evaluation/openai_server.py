@@ -48,14 +48,25 @@ def main() -> None:
     torch.set_num_threads(1)
     model, tokenizer = load_for_eval(args.model)
     lock = threading.Lock()
-    state = {"requests": 0, "generation_requests": 0, "rate_limited": 0, "fail_next": 0,
-             "last": time.monotonic()}
+    state = {
+        "requests": 0,
+        "generation_requests": 0,
+        "rate_limited": 0,
+        "fail_next": 0,
+        "last": time.monotonic(),
+    }
 
     def sample(prompt, body: dict) -> list[str]:
         return generate_samples(
-            model, tokenizer, prompt, int(body.get("n", 1)), max_new_tokens=int(body.get("max_tokens", 16)),
-            stop=body.get("stop") or (), seed=int(body.get("seed", 0)),
-            temperature=float(body.get("temperature", 1.0)), top_p=float(body.get("top_p", 1.0)),
+            model,
+            tokenizer,
+            prompt,
+            int(body.get("n", 1)),
+            max_new_tokens=int(body.get("max_tokens", 16)),
+            stop=body.get("stop") or (),
+            seed=int(body.get("seed", 0)),
+            temperature=float(body.get("temperature", 1.0)),
+            top_p=float(body.get("top_p", 1.0)),
         )
 
     def completions(body: dict) -> dict:
@@ -69,25 +80,46 @@ def main() -> None:
                     raise ValueError("echo is not supported")
                 ids = prompt if isinstance(prompt, list) else tokenizer(prompt)["input_ids"]
                 tokens = [tokenizer.decode([t]) for t in ids]
-                logprobs = {"tokens": tokens, "token_logprobs": _token_logprobs(model, list(ids)),
-                            "top_logprobs": None, "text_offset": None}
-                choices.append({"index": len(choices), "text": tokenizer.decode(ids), "logprobs": logprobs,
-                                "finish_reason": "length"})
+                logprobs = {
+                    "tokens": tokens,
+                    "token_logprobs": _token_logprobs(model, list(ids)),
+                    "top_logprobs": None,
+                    "text_offset": None,
+                }
+                choices.append(
+                    {
+                        "index": len(choices),
+                        "text": tokenizer.decode(ids),
+                        "logprobs": logprobs,
+                        "finish_reason": "length",
+                    }
+                )
                 continue
             text = prompt if isinstance(prompt, str) else tokenizer.decode(prompt)
             for sample_text in sample(text, body):
-                choices.append({"index": len(choices), "text": sample_text, "logprobs": None,
-                                "finish_reason": "stop"})
-        return {"id": "cmpl-fixture", "object": "text_completion", "created": int(time.time()),
-                "model": args.name, "choices": choices}
+                choices.append(
+                    {"index": len(choices), "text": sample_text, "logprobs": None, "finish_reason": "stop"}
+                )
+        return {
+            "id": "cmpl-fixture",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": args.name,
+            "choices": choices,
+        }
 
     def chat(body: dict) -> dict:
         choices = [
             {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
             for i, text in enumerate(sample(body["messages"], body))
         ]
-        return {"id": "chat-fixture", "object": "chat.completion", "created": int(time.time()),
-                "model": args.name, "choices": choices}
+        return {
+            "id": "chat-fixture",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": args.name,
+            "choices": choices,
+        }
 
     class Handler(BaseHTTPRequestHandler):
         def _send(self, status: int, payload: dict) -> None:
@@ -106,9 +138,16 @@ def main() -> None:
             if self.path == "/fixture/stats":  # what the tests count (requests that reached us)
                 self._send(200, {k: v for k, v in state.items() if k != "last"})
             elif self.path == "/v1/models":
-                self._send(200, {"object": "list", "data": [
-                    {"id": name, "object": "model", "created": 0, "owned_by": "fixture"}
-                    for name in (args.name, f"{args.name}-hosted")]})
+                self._send(
+                    200,
+                    {
+                        "object": "list",
+                        "data": [
+                            {"id": name, "object": "model", "created": 0, "owned_by": "fixture"}
+                            for name in (args.name, f"{args.name}-hosted")
+                        ],
+                    },
+                )
             else:
                 self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
 

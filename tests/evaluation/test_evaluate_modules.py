@@ -158,9 +158,7 @@ def test_vendi_module(results: dict) -> None:
     texts = [*TEXTS, TEXTS[0]]
     emb = metrics.tfidf_char_embeddings(texts)
     assert results["vendi"]["vendi_score"] == pytest.approx(metrics.vendi_score(emb))
-    assert results["vendi"]["embedding_diversity"] == pytest.approx(
-        metrics.embedding_diversity(emb)
-    )
+    assert results["vendi"]["embedding_diversity"] == pytest.approx(metrics.embedding_diversity(emb))
     assert 1.0 < results["vendi"]["vendi_score"] < 4.0  # one duplicate among 4 texts
 
 
@@ -196,9 +194,7 @@ def test_combined_modules(results: dict) -> None:
     )
     assert combined["distinct_1"] == pytest.approx(metrics.distinct_n(SAMPLES, 1))
     counts = metrics.empirical_distribution(SAMPLES, SUPPORT)
-    assert combined["js_divergence"] == pytest.approx(
-        metrics.distribution_match(counts, [1, 1, 1])["js"]
-    )
+    assert combined["js_divergence"] == pytest.approx(metrics.distribution_match(counts, [1, 1, 1])["js"])
     assert np.isfinite(combined["js_divergence_ci_high"])
 
 

@@ -231,9 +231,7 @@ def test_score_distribution_match_softmaxes_logprobs() -> None:
 
 def test_empirical_distribution() -> None:
     samples = ["a", "B", "a.", "zzz", "c"]
-    np.testing.assert_array_equal(
-        metrics.empirical_distribution(samples, ["a", "b", "c"]), [2, 1, 1]
-    )
+    np.testing.assert_array_equal(metrics.empirical_distribution(samples, ["a", "b", "c"]), [2, 1, 1])
     with pytest.raises(ValueError):
         metrics.empirical_distribution(samples, ["a", "A"])  # duplicate after normalisation
     with pytest.raises(ValueError):

@@ -52,7 +52,10 @@ def test_extracted_counts_read_verbose_and_bare_answers_alike():
     verbose = ["Sure! New York is lovely.", "I'd say ohio.", "Hmm, I cannot choose.", "OHIO"]
     assert extracted_counts(states, verbose, "first_valid") == {"ohio": 2, "new york": 1, "": 1}
     assert extracted_counts(states, ["New York", "Ohio", "Ohio", "Utah"], "first_valid") == {
-        "ohio": 2, "new york": 1, "": 1}
+        "ohio": 2,
+        "new york": 1,
+        "": 1,
+    }
 
 
 def test_format_instruction_goes_to_the_last_user_turn():

@@ -34,8 +34,11 @@ def _question(text: str) -> str:
 
 def _eval_items(split: str):
     # one folder per run: chat and plain tasks share names (compare pairs a chat and a base model)
-    tasks = [task for style in ("chat", "plain")
-             for task in resolve_tasks([str(ROOT / "eval/real" / style)], split)]
+    tasks = [
+        task
+        for style in ("chat", "plain")
+        for task in resolve_tasks([str(ROOT / "eval/real" / style)], split)
+    ]
     return [(task, item) for task in tasks for item in task.items]
 
 

@@ -175,7 +175,8 @@ def test_report_has_per_item_tables_and_sampling_settings():
     first_row = section.split("\n")[4]
     # target heads 0.70 vs sampled heads 6/10 (shares over all samples, the invalid one included)
     assert first_row.startswith(
-        "| 1 | Flip a coin. | heads 0.70, tails 0.30 | sampled: heads 0.60, tails 0.30, edge 0.10")
+        "| 1 | Flip a coin. | heads 0.70, tails 0.30 | sampled: heads 0.60, tails 0.30, edge 0.10"
+    )
     assert "score q: heads 0.62, tails 0.38 | 0.900 |" in first_row
     assert markdown.count("| Flip a coin. |") == 5
 
@@ -233,8 +234,9 @@ def test_compare_writes_report_md(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for run, coverage in ((a, 0.5), (b, 0.8)):
         run.mkdir()
-        (run / "results.json").write_text(json.dumps(_json_safe({**_results(coverage=coverage),
-                                                                  "summary": {}})))
+        (run / "results.json").write_text(
+            json.dumps(_json_safe({**_results(coverage=coverage), "summary": {}}))
+        )
     compare_runs([a, b], tmp_path / "cmp")
     report = (tmp_path / "cmp" / "report.md").read_text()
     assert report.startswith("# spectrum-tune compare") and "## sample.coverage" in report

@@ -54,8 +54,9 @@ def test_generation_cuts_at_end_of_turn_and_stop_strings(tokenizer):
     model = ScriptedModel(rows, tokenizer.pad_token_id)
     # the copied-prompt path (a scripted model has no forward to encode the prompt with); the
     # encode-once path is held to the same draws in test_sample_prefill.py
-    samples = generate_samples(model, tokenizer, CHAT, 4, stop=["\n", "."], batch_size=4, max_new_tokens=5,
-                               prefill_once=False)
+    samples = generate_samples(
+        model, tokenizer, CHAT, 4, stop=["\n", "."], batch_size=4, max_new_tokens=5, prefill_once=False
+    )
     assert samples == ["red", "red", "green", "blue"]
     assert len(generate_samples(model, tokenizer, CHAT, 7, batch_size=3, prefill_once=False)) == 7
     assert [call["n"] for call in model.calls] == [4, 3, 3, 1]  # N samples, in batches
@@ -310,10 +311,13 @@ def test_temperature_and_top_p_reach_generate_and_results(toy_dir, tmp_path, mon
     monkeypatch.setattr(sample, "generate_samples", spy)
     folder = tmp_path / "tasks"
     folder.mkdir()
-    (folder / "hot.yaml").write_text("name: hot\nsplit: heldout\ntemperature: 0.7\nitems:\n"
-                                     '  - {prompt: "Pick a number.", references: ["1", "2", "3"]}\n')
-    (folder / "plain.yaml").write_text("name: plain\nsplit: heldout\nitems:\n"
-                                       '  - {prompt: "Name a color.", references: [red, blue]}\n')
+    (folder / "hot.yaml").write_text(
+        "name: hot\nsplit: heldout\ntemperature: 0.7\nitems:\n"
+        '  - {prompt: "Pick a number.", references: ["1", "2", "3"]}\n'
+    )
+    (folder / "plain.yaml").write_text(
+        'name: plain\nsplit: heldout\nitems:\n  - {prompt: "Name a color.", references: [red, blue]}\n'
+    )
     tasks = [str(folder / "hot.yaml"), str(folder / "plain.yaml")]
     assert _eval(toy_dir, tasks, tmp_path / "a", "--samples", "2", "--mode", "sample") == 0
     results = json.loads((tmp_path / "a" / "results.json").read_text())

@@ -59,8 +59,9 @@ def test_stops_and_lengths_match_on_a_model_that_ends_its_turns(model, tokenizer
     hook = model.lm_head.register_forward_hook(lambda module, args, out: out + bias)
     try:
         old, new = _both(model, tokenizer, CHAT, 24, seed=0, max_new_tokens=7, stop=(), batch_size=24)
-        capped = generate_samples(model, tokenizer, CHAT, 24, seed=0, max_new_tokens=2, stop=(),
-                                  batch_size=24)
+        capped = generate_samples(
+            model, tokenizer, CHAT, 24, seed=0, max_new_tokens=2, stop=(), batch_size=24
+        )
     finally:
         hook.remove()
     assert new == old
@@ -124,8 +125,9 @@ def test_peft_lora_is_shared_and_prompt_tuning_falls_back_once(model, tokenizer,
     from peft import LoraConfig, PromptTuningConfig, get_peft_model
 
     ids = torch.tensor([[5, 6, 7, 8]])
-    lora = get_peft_model(toy_model(tokenizer), LoraConfig(r=2, target_modules=["q_proj", "v_proj"],
-                                                           init_lora_weights=False)).eval()
+    lora = get_peft_model(
+        toy_model(tokenizer), LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    ).eval()
     assert prompt_cache.encode_prompt(lora, ids)[1] is None
     old, new = _both(lora, tokenizer, CHAT, 9, seed=0, max_new_tokens=5, stop=(), batch_size=4)
     assert new == old
@@ -188,8 +190,10 @@ def test_eval_flag_selects_the_copied_prompt_path_with_the_same_results(tmp_path
     from ..toy import save_toy
 
     model_dir = save_toy(tmp_path / "toy")
-    (tmp_path / "colors.yaml").write_text("name: colors\nsplit: heldout\nmax_new_tokens: 4\nitems:\n"
-                                          '  - {prompt: "Name a color.", references: [red, blue]}\n')
+    (tmp_path / "colors.yaml").write_text(
+        "name: colors\nsplit: heldout\nmax_new_tokens: 4\nitems:\n"
+        '  - {prompt: "Name a color.", references: [red, blue]}\n'
+    )
     flags = []
     real = sample.generate_samples
 
@@ -200,9 +204,23 @@ def test_eval_flag_selects_the_copied_prompt_path_with_the_same_results(tmp_path
     monkeypatch.setattr(sample, "generate_samples", spy)
     runs = {}
     for name, extra in (("once", []), ("copied", ["--no_prefill_once"])):
-        argv = ["eval", "--model", str(model_dir), "--tasks", str(tmp_path / "colors.yaml"),
-                "--mode", "sample", "--samples", "12", "--keep_generations", "all", "--no_progress",
-                "--out", str(tmp_path / name), *extra]
+        argv = [
+            "eval",
+            "--model",
+            str(model_dir),
+            "--tasks",
+            str(tmp_path / "colors.yaml"),
+            "--mode",
+            "sample",
+            "--samples",
+            "12",
+            "--keep_generations",
+            "all",
+            "--no_progress",
+            "--out",
+            str(tmp_path / name),
+            *extra,
+        ]
         assert main(argv) == 0
         runs[name] = json.loads((tmp_path / name / "results.json").read_text())["tasks"]["colors"]
     assert flags == [True, False]

@@ -65,8 +65,12 @@ def test_published_eot_changes_the_shared_scores_like_the_naive_ones(model, toke
 
 
 def test_one_token_prompt_falls_back_to_full_sequences(model, tokenizer):
-    group = {"prompt_ids": [5], "completion_ids": [[6, 7], [8]], "completion_mask": [[1, 1], [1]],
-             "weights": [0.5, 0.5]}
+    group = {
+        "prompt_ids": [5],
+        "completion_ids": [[6, 7], [8]],
+        "completion_mask": [[1, 1], [1]],
+        "weights": [0.5, 0.5],
+    }
     (shared,) = group_logprobs(model, [group], tokenizer.pad_token_id, prefix_sharing=True)
     (naive,) = group_logprobs(model, [group], tokenizer.pad_token_id, prefix_sharing=False)
     np.testing.assert_allclose(shared, naive, atol=1e-6)
@@ -82,8 +86,11 @@ def test_score_task_and_cli_flag(model, tokenizer, monkeypatch, tmp_path):
     from spectrum_tune.evaluation import runner
 
     seen = []
-    monkeypatch.setattr(runner, "run_eval", lambda options: seen.append(options) or {"tasks": {},
-                        "wall_seconds": {"total": 0.0}})
+    monkeypatch.setattr(
+        runner,
+        "run_eval",
+        lambda options: seen.append(options) or {"tasks": {}, "wall_seconds": {"total": 0.0}},
+    )
     for extra, expected in (([], True), (["--no_prefix_sharing"], False)):
         assert eval_command.main(["--model", "m", "--tasks", "spread", "--out", str(tmp_path), *extra]) == 0
         assert seen.pop().prefix_sharing is expected

@@ -40,8 +40,17 @@ def start_server(model_dir: Path, tmp: Path, *flags: str, timeout: float = 120.0
     """A fixture server process and its base URL; it stops by itself when idle."""
     port_file = tmp / f"port-{len(list(tmp.glob('port-*')))}"
     process = subprocess.Popen(
-        [sys.executable, str(SERVER), "--model", str(model_dir), "--port_file", str(port_file),
-         "--idle_timeout", "300", *flags],
+        [
+            sys.executable,
+            str(SERVER),
+            "--model",
+            str(model_dir),
+            "--port_file",
+            str(port_file),
+            "--idle_timeout",
+            "300",
+            *flags,
+        ],
         cwd=Path(__file__).resolve().parents[2],
     )
     deadline = time.monotonic() + timeout
@@ -71,14 +80,26 @@ def task_file(tmp_path_factory):
     """An open chat task and a plain-text task with references (sample and score mode)."""
     root = tmp_path_factory.mktemp("tasks")
     (root / "colors.jsonl").write_text(
-        json.dumps({"prompt": [{"role": "user", "content": "Name a color."}],
-                    "references": ["red", "green", "blue"]}) + "\n"
-        + json.dumps({"prompt": "Pick a number between 1 and 3:", "references": ["1", "2", "3"]}) + "\n"
+        json.dumps(
+            {"prompt": [{"role": "user", "content": "Name a color."}], "references": ["red", "green", "blue"]}
+        )
+        + "\n"
+        + json.dumps({"prompt": "Pick a number between 1 and 3:", "references": ["1", "2", "3"]})
+        + "\n"
     )
-    (root / "colors.yaml").write_text(yaml.safe_dump(
-        {"name": "colors", "split": "heldout", "kind": "open", "items_file": "colors.jsonl", "samples": 12,
-         "max_new_tokens": 4, "stop": ["\n", "."]}
-    ))
+    (root / "colors.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "colors",
+                "split": "heldout",
+                "kind": "open",
+                "items_file": "colors.jsonl",
+                "samples": 12,
+                "max_new_tokens": 4,
+                "stop": ["\n", "."],
+            }
+        )
+    )
     return root / "colors.yaml"
 
 
@@ -112,9 +133,22 @@ def test_sample_and_score_match_the_local_backend(server, toy_dir, task_file):
         np.testing.assert_allclose(theirs["logprobs"], mine["logprobs"], atol=1e-4)
     assert backend.describe()["score"].startswith("exact")
     # steer tasks are scored through the same interface
-    steer = Task("steer", "steer", "heldout", "steer", None, [
-        Item("x", description="Names of colors.", examples=["red", "blue", "red"], heldout=["red", "blue"],
-             k=[0, 2])])
+    steer = Task(
+        "steer",
+        "steer",
+        "heldout",
+        "steer",
+        None,
+        [
+            Item(
+                "x",
+                description="Names of colors.",
+                examples=["red", "blue", "red"],
+                heldout=["red", "blue"],
+                k=[0, 2],
+            )
+        ],
+    )
     (mine,) = steer_task(model, tokenizer, steer)
     (theirs,) = steer_task(backend, None, steer)
     for k in ("0", "2"):
@@ -126,11 +160,28 @@ def test_hosted_style_server_is_refused_in_one_line(server, toy_dir, task_file, 
     # the fixture's "tiny-hosted" answers like a hosted chat API: no prompt log-probs
     served = ServedOptions(url, "tiny-hosted", tokenizer=str(toy_dir))
     with pytest.raises(SpectrumError, match=r"gives no prompt log-probs.*does not approximate") as caught:
-        run_eval(EvalOptions(model="tiny", tasks=[str(task_file)], out=tmp_path / "score", mode="score",
-                             served=served, progress=False))
+        run_eval(
+            EvalOptions(
+                model="tiny",
+                tasks=[str(task_file)],
+                out=tmp_path / "score",
+                mode="score",
+                served=served,
+                progress=False,
+            )
+        )
     assert "\n" not in str(caught.value)
-    results = run_eval(EvalOptions(model="tiny", tasks=[str(task_file)], out=tmp_path / "both",
-                                   mode="both", samples=3, served=served, progress=False))
+    results = run_eval(
+        EvalOptions(
+            model="tiny",
+            tasks=[str(task_file)],
+            out=tmp_path / "both",
+            mode="both",
+            samples=3,
+            served=served,
+            progress=False,
+        )
+    )
     task = results["tasks"]["colors"]
     assert task["status"] == "ok" and set(task["metrics"]) == {"sample"}
     assert results["backend"]["score"].startswith("refused: 127.0.0.1")
@@ -142,8 +193,9 @@ def test_hosted_style_server_is_refused_in_one_line(server, toy_dir, task_file, 
 
 def _fixture(url: str, route: str, body: dict | None = None) -> dict:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url.replace("/v1", f"/fixture/{route}"), data=data,
-                                     headers={"Content-Length": str(len(data or b""))})
+    request = urllib.request.Request(
+        url.replace("/v1", f"/fixture/{route}"), data=data, headers={"Content-Length": str(len(data or b""))}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -156,8 +208,9 @@ def test_retries_cache_and_no_secret_in_outputs(server, toy_dir, task_file, tmp_
     before = _fixture(url, "stats")
     _fixture(url, "fail_next", {"count": 2})
     served = ServedOptions(url, "tiny", tokenizer=str(toy_dir), n_per_request=4)
-    options = EvalOptions(model="tiny", tasks=[str(task_file)], out=tmp_path / "run", mode="both",
-                          served=served, progress=False)
+    options = EvalOptions(
+        model="tiny", tasks=[str(task_file)], out=tmp_path / "run", mode="both", served=served, progress=False
+    )
     first = run_eval(options)
     after_first = _fixture(url, "stats")
     assert after_first["rate_limited"] - before["rate_limited"] == 2  # the client retried them
@@ -175,22 +228,84 @@ def test_retries_cache_and_no_secret_in_outputs(server, toy_dir, task_file, tmp_
 def test_cli_eval_served_and_compare_with_local(server, toy_dir, task_file, tmp_path, capsys):
     from spectrum_tune.cli import main
 
-    assert main(["eval", "--model", str(toy_dir), "--tasks", str(task_file), "--samples", "6",
-                 "--no_progress", "--out", str(tmp_path / "local")]) == 0
-    assert main(["eval", "--endpoint", server, "--served-model", "tiny", "--tokenizer", str(toy_dir),
-                 "--tasks", str(task_file), "--samples", "6", "--no_progress",
-                 "--out", str(tmp_path / "served")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(toy_dir),
+                "--tasks",
+                str(task_file),
+                "--samples",
+                "6",
+                "--no_progress",
+                "--out",
+                str(tmp_path / "local"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "eval",
+                "--endpoint",
+                server,
+                "--served-model",
+                "tiny",
+                "--tokenizer",
+                str(toy_dir),
+                "--tasks",
+                str(task_file),
+                "--samples",
+                "6",
+                "--no_progress",
+                "--out",
+                str(tmp_path / "served"),
+            ]
+        )
+        == 0
+    )
     results = json.loads((tmp_path / "served" / "results.json").read_text())
     assert results["model"] == "tiny" and results["backend"]["kind"] == "served"
     assert results["tasks"]["colors"]["stop"] == ["\n", "."]
-    assert main(["compare", str(tmp_path / "local"), str(tmp_path / "served"), "--labels", "local", "served",
-                 "--out", str(tmp_path / "cmp")]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(tmp_path / "local"),
+                str(tmp_path / "served"),
+                "--labels",
+                "local",
+                "served",
+                "--out",
+                str(tmp_path / "cmp"),
+            ]
+        )
+        == 0
+    )
     payload = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert [run["backend"]["kind"] for run in payload["runs"]] == ["local", "served"]
     assert "served by 127.0.0.1:" in (tmp_path / "cmp" / "report.md").read_text()
     assert payload["homogeneity"]["summary"]["homogeneity"] == pytest.approx(1.0)  # same model, same draws
-    assert main(["eval", "--endpoint", server, "--served-model", "tiny", "--model", "x", "--tasks", "t",
-                 "--out", "o"]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "--endpoint",
+                server,
+                "--served-model",
+                "tiny",
+                "--model",
+                "x",
+                "--tasks",
+                "t",
+                "--out",
+                "o",
+            ]
+        )
+        == 2
+    )
     assert "leave out --model" in capsys.readouterr().err
     assert os.environ.get("OPENAI_API_KEY") != SECRET
 

@@ -51,10 +51,30 @@ def vllm_server(tiny_model_dir, tmp_path_factory):
     with log.open("wb") as sink:
         process = subprocess.Popen(
             # `timeout`: the server stops by itself even if this process is killed
-            ["timeout", "1800", str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server",
-             "--model", str(tiny_model_dir), "--served-model-name", "tiny", "--host", "127.0.0.1",
-             "--port", str(port), "--dtype", "float32", "--max-model-len", "512", "--enforce-eager"],
-            stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            [
+                "timeout",
+                "1800",
+                str(VLLM_PYTHON),
+                "-m",
+                "vllm.entrypoints.openai.api_server",
+                "--model",
+                str(tiny_model_dir),
+                "--served-model-name",
+                "tiny",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--dtype",
+                "float32",
+                "--max-model-len",
+                "512",
+                "--enforce-eager",
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT
@@ -110,7 +130,11 @@ def test_vllm_sample_mode_draws_the_local_distribution(backends):
     (theirs,) = sample_task(served, None, task, samples=n, progress=False)
     assert theirs["n_generations"] == n
     answers = [a for a in mine["counts"] if mine["counts"][a] >= 10]  # the rest pooled as "other"
-    table = np.array([[c.get(a, 0) for a in answers] + [n - sum(c.get(a, 0) for a in answers)]
-                      for c in (mine["counts"], theirs["counts"])])
+    table = np.array(
+        [
+            [c.get(a, 0) for a in answers] + [n - sum(c.get(a, 0) for a in answers)]
+            for c in (mine["counts"], theirs["counts"])
+        ]
+    )
     table = table[:, table.sum(0) > 0]
     assert chi2_contingency(table).pvalue > 1e-3, table

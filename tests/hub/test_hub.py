@@ -495,11 +495,26 @@ def test_staged_folder_names_no_local_path(run_dir, tmp_path):
     recipe = yaml.safe_load((run / "spectrum_recipe.yaml").read_text())
     eval_out = tmp_path / "eval"
     eval_out.mkdir()
-    task = {"suite": "spread", "split": "heldout", "kind": "open", "status": "failed", "n_items": 0,
-            "path": str(ROOT / "eval/spread/numbers.yaml"), "error": "RuntimeError: boom",
-            "traceback": f'File "{sys.prefix}/lib/x.py", line 1', "metrics": {}, "items": []}
-    results = {"schema_version": 1, "model": recipe["model_name_or_path"], "adapter": str(run),
-               "mode": "both", "tasks": {"numbers": task}, "summary": {}}
+    task = {
+        "suite": "spread",
+        "split": "heldout",
+        "kind": "open",
+        "status": "failed",
+        "n_items": 0,
+        "path": str(ROOT / "eval/spread/numbers.yaml"),
+        "error": "RuntimeError: boom",
+        "traceback": f'File "{sys.prefix}/lib/x.py", line 1',
+        "metrics": {},
+        "items": [],
+    }
+    results = {
+        "schema_version": 1,
+        "model": recipe["model_name_or_path"],
+        "adapter": str(run),
+        "mode": "both",
+        "tasks": {"numbers": task},
+        "summary": {},
+    }
     (eval_out / "results.json").write_text(json.dumps(results))
     out = tmp_path / "staged"
     stage_upload(run, out, eval_dir=eval_out, repo_id=REPO)
@@ -520,8 +535,10 @@ def test_staged_folder_names_no_local_path(run_dir, tmp_path):
 def test_card_of_an_alias_base_names_its_hub_model_and_license(run_dir, tmp_path):
     run = _copy_run(run_dir, tmp_path)
     recipe = yaml.safe_load((run / "spectrum_recipe.yaml").read_text())
-    recipe.update(model_name_or_path="spectrum-tune/smollm2",
-                  model_init_kwargs={"gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"})
+    recipe.update(
+        model_name_or_path="spectrum-tune/smollm2",
+        model_init_kwargs={"gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"},
+    )
     (run / "spectrum_recipe.yaml").write_text(yaml.safe_dump(recipe))
     card = build_card(run, repo_id=REPO)
     hub = "HuggingFaceTB/SmolLM2-135M-Instruct"

@@ -32,15 +32,25 @@ def assert_one_lora_step_trains(model, tokenizer, rows, tmp_path, max_length: in
     from ..toy import spectrum_config
 
     torch.manual_seed(0)
-    config = spectrum_config(tmp_path, per_device_train_batch_size=2, max_steps=1, learning_rate=1e-3,
-                             logging_steps=1, max_length=max_length)
+    config = spectrum_config(
+        tmp_path,
+        per_device_train_batch_size=2,
+        max_steps=1,
+        learning_rate=1e-3,
+        logging_steps=1,
+        max_length=max_length,
+    )
     trainer = SpectrumTrainer(
-        copy.deepcopy(model), args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
+        copy.deepcopy(model),
+        args=config,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
         peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
     )
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
     trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert losses and all(math.isfinite(loss) and loss > 0 for loss in losses)
-    assert any(not torch.equal(p.detach(), before[n])
-               for n, p in trainer.model.named_parameters() if p.requires_grad)  # the adapter moved
+    assert any(
+        not torch.equal(p.detach(), before[n]) for n, p in trainer.model.named_parameters() if p.requires_grad
+    )  # the adapter moved

@@ -35,8 +35,11 @@ DIRECTORY, GGUF_FILE, needs_model = installed("gemma3-270m", "Gemma-3-270m packa
 # starts its own line, so the prompt's tokens stay a prefix of prompt + answer
 ROWS = [
     {"prompt": "Question: Pick a number between 1 and 3.\nAnswer:\n", "references": ["1", "2", "3"]},
-    {"prompt": "Question: Name a primary color.\nAnswer:\n", "references": ["red", "blue", "yellow"],
-     "weights": [0.5, 0.3, 0.2]},
+    {
+        "prompt": "Question: Name a primary color.\nAnswer:\n",
+        "references": ["red", "blue", "yellow"],
+        "weights": [0.5, 0.3, 0.2],
+    },
 ]
 
 
@@ -81,9 +84,9 @@ def test_score_mode_on_plain_prompts(model, tokenizer, tmp_path):
     path = tmp_path / "plain.yaml"
     path.write_text(
         "name: plain\nsplit: heldout\nkind: distribution\nitems:\n"
-        "- prompt: \"Question: A coin lands heads 25% of the time. Flip it: heads or tails?\\nAnswer:\\n\"\n"
+        '- prompt: "Question: A coin lands heads 25% of the time. Flip it: heads or tails?\\nAnswer:\\n"\n'
         "  references: [heads, tails]\n  weights: [0.25, 0.75]\n"
-        "- prompt: \"Question: What is the capital of France?\\nAnswer:\\n\"\n  references: [Paris]\n"
+        '- prompt: "Question: What is the capital of France?\\nAnswer:\\n"\n  references: [Paris]\n'
     )
     task = load_task(path)
     with torch.no_grad():

@@ -25,7 +25,14 @@ def test_hub_kernels_are_off_unless_the_user_asks(tmp_path, setting, expected):
     env = {key: value for key, value in os.environ.items() if key != "USE_HUB_KERNELS"}
     if setting is not None:
         env["USE_HUB_KERNELS"] = setting
-    result = subprocess.run([sys.executable, "-c", LOAD, str(tmp_path / "toy")], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD, str(tmp_path / "toy")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     # model.use_kernels is what from_pretrained decided: True means it kernelized the model
     assert result.stdout.strip().splitlines()[-1] == expected

@@ -29,9 +29,11 @@ def test_choose_setting_is_lowest_tuned_js_and_ties_go_to_the_first():
 
 def test_real_effects_against_hand_set_numbers():
     keys = ("coverage_extracted", "js", "accuracy_extracted")
-    arms = {"base": dict(zip(keys, (0.0, 0.20, 0.0), strict=True)),
-            "sft": dict(zip(keys, (0.10, 0.40, 0.50), strict=True)),
-            "spectrum": dict(zip(keys, (0.20, 0.19, 0.47), strict=True))}
+    arms = {
+        "base": dict(zip(keys, (0.0, 0.20, 0.0), strict=True)),
+        "sft": dict(zip(keys, (0.10, 0.40, 0.50), strict=True)),
+        "spectrum": dict(zip(keys, (0.20, 0.19, 0.47), strict=True)),
+    }
     sweep = {"spectrum-a1-b1": {"js": 0.2}, "spectrum-a1-b2": {"js": 0.21}, "spectrum-a2-b1": {"js": 0.25}}
     status = [effect["status"] for effect in check_real_effects(arms, sweep)]
     # coverage 0.20 >= 2 x 0.10; JS 0.19 <= 0.20 and <= base 0.20; accuracy 3 points off; unequal worse
@@ -43,8 +45,11 @@ def test_real_effects_against_hand_set_numbers():
 def test_kl_curves_read_the_trainer_log_and_plot(tmp_path):
     run = tmp_path / "a"
     run.mkdir()
-    history = [{"step": 2, "loss": 1.0, "spectrum/kl": 0.5}, {"step": 4, "spectrum/kl": 0.25},
-               {"train_loss": 1}]
+    history = [
+        {"step": 2, "loss": 1.0, "spectrum/kl": 0.5},
+        {"step": 4, "spectrum/kl": 0.25},
+        {"train_loss": 1},
+    ]
     (run / "training_summary.json").write_text(json.dumps({"log_history": history}))
     history[0]["epoch"], history[1]["epoch"] = 1.0, 1.6  # logged at the end of epoch 1, inside epoch 2
     (run / "training_summary.json").write_text(json.dumps({"log_history": history}))
@@ -69,10 +74,12 @@ def test_real_sets_have_their_recipes_and_eval_folders(tmp_path):
 
 
 def _tiny_recipe(path, base, dataset, output):
-    path.write_text(f"model_name_or_path: {base}\ndataset_name: {REPO_ROOT / 'data/real' / dataset}\n"
-                    f"output_dir: {output}\nmax_steps: 2\nper_device_train_batch_size: 4\n"
-                    "use_peft: true\nlora_r: 8\nlora_alpha: 16\nlora_target_modules: all-linear\n"
-                    "learning_rate: 1.0e-3\nlogging_steps: 1\nsave_strategy: 'no'\nreport_to: none\n")
+    path.write_text(
+        f"model_name_or_path: {base}\ndataset_name: {REPO_ROOT / 'data/real' / dataset}\n"
+        f"output_dir: {output}\nmax_steps: 2\nper_device_train_batch_size: 4\n"
+        "use_peft: true\nlora_r: 8\nlora_alpha: 16\nlora_target_modules: all-linear\n"
+        "learning_rate: 1.0e-3\nlogging_steps: 1\nsave_strategy: 'no'\nreport_to: none\n"
+    )
     return path.name
 
 
@@ -87,13 +94,22 @@ def test_the_real_run_end_to_end_on_the_tiny_model(tiny_model_dir, tmp_path, mon
     recipes = tmp_path / "recipes"
     recipes.mkdir()
     arms = {"sft": _tiny_recipe(recipes / "sft.yaml", tiny_model_dir, "train-sft.jsonl", tmp_path / "x")}
-    spectrum = _tiny_recipe(recipes / "spectrum.yaml", tiny_model_dir, "train-multiref.jsonl",
-                            tmp_path / "y")
+    spectrum = _tiny_recipe(recipes / "spectrum.yaml", tiny_model_dir, "train-multiref.jsonl", tmp_path / "y")
     monkeypatch.setitem(real.REAL_SETS, "tiny-real", real.RealSet("tiny", "chat", arms, spectrum))
     monkeypatch.setattr(models, "fetch_model", lambda name: (tiny_model_dir, None))
     out = tmp_path / "run"
-    options = SimpleNamespace(model="tiny-real", recipes_dir=recipes, out=out, steps=None, seeds=1,
-                              reuse=True, workers=1, progress=False, samples=2, quick=False)
+    options = SimpleNamespace(
+        model="tiny-real",
+        recipes_dir=recipes,
+        out=out,
+        steps=None,
+        seeds=1,
+        reuse=True,
+        workers=1,
+        progress=False,
+        samples=2,
+        quick=False,
+    )
     first = real.run_real(options)
     assert first["settings"]["seeds"] == 1 and first["chosen"] in first["sweep"]
     # issue 20's effects, not the tiny world's seven

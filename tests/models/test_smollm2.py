@@ -31,8 +31,11 @@ DIRECTORY, GGUF_FILE, needs_model = installed("smollm2", "SmolLM2 GGUF")
 CHAT = [{"role": "user", "content": "Pick a number between 1 and 3."}]
 ROWS = [
     {"prompt": CHAT, "references": ["1", "2", "3"]},
-    {"prompt": [{"role": "user", "content": "Name a primary color."}],
-     "references": ["red", "blue", "yellow"], "weights": [0.5, 0.3, 0.2]},
+    {
+        "prompt": [{"role": "user", "content": "Name a primary color."}],
+        "references": ["red", "blue", "yellow"],
+        "weights": [0.5, 0.3, 0.2],
+    },
 ]
 
 
@@ -113,8 +116,11 @@ def test_effects_without_iid_arm_are_judged_or_na():
     from spectrum_tune.demo.report import check_effects
 
     keys = ("js", "accuracy", "min_coverage_judged", "js_new_widths", "js_stated")
-    arms = {"base": dict.fromkeys(keys, 0.1), "sft": dict.fromkeys(keys, 0.6),
-            "spectrum": dict.fromkeys(keys, 0.01)}
+    arms = {
+        "base": dict.fromkeys(keys, 0.1),
+        "sft": dict.fromkeys(keys, 0.6),
+        "spectrum": dict.fromkeys(keys, 0.01),
+    }
     arms["spectrum"]["min_coverage_judged"] = 0.95
     effects = {effect["effect"][:2]: effect["status"] for effect in check_effects(arms)}
     assert effects["6."] == "n/a"

@@ -77,8 +77,16 @@ def test_group_size_comes_from_the_calling_trainer_in_train_and_eval_mode():
 def test_two_processes_score_whole_groups_like_one_process(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-        "--master_port", str(_free_port()), "-m", "tests.rl.two_process_rewards", str(tmp_path),
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "tests.rl.two_process_rewards",
+        str(tmp_path),
     ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     assert done.returncode == 0, done.stderr[-4000:]

@@ -149,10 +149,18 @@ def test_grpo_on_two_processes_scores_whole_groups(workdir):
         "SPECTRUM_TEST_RECORD": str(workdir / "two-record"),
     }
     command = [
-        sys.executable, "-m", "accelerate.commands.launch",
-        "--config_file", str(ROOT / "recipes" / "accelerate" / "cpu-2proc.yaml"),
-        "--main_process_port", str(port),
-        "-m", "spectrum_tune.cli", "grpo", "--config", str(recipe),
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(ROOT / "recipes" / "accelerate" / "cpu-2proc.yaml"),
+        "--main_process_port",
+        str(port),
+        "-m",
+        "spectrum_tune.cli",
+        "grpo",
+        "--config",
+        str(recipe),
     ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     assert done.returncode == 0, done.stderr[-4000:]

@@ -119,10 +119,31 @@ def test_grpo_cli_trains_rlp_on_plain_text(tmp_path):
     text = tmp_path / "text.txt"
     text.write_text("\n\n".join("red green blue yellow 1 2 3 4 5 6 7 8 9 10" for _ in range(8)) + "\n")
     out = tmp_path / "run"
-    argv = ["grpo", "--config", "recipes/tiny-rlp.yaml", "--model_name_or_path", str(toy),
-            "--dataset_name", str(text), "--output_dir", str(out), "--max_steps", "2",
-            "--rlp_context_words", "6", "--rlp_continuation_words", "3", "--rlp_ema_decay", "0.5",
-            "--per_device_train_batch_size", "4", "--num_generations", "4", "--max_completion_length", "4"]
+    argv = [
+        "grpo",
+        "--config",
+        "recipes/tiny-rlp.yaml",
+        "--model_name_or_path",
+        str(toy),
+        "--dataset_name",
+        str(text),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "2",
+        "--rlp_context_words",
+        "6",
+        "--rlp_continuation_words",
+        "3",
+        "--rlp_ema_decay",
+        "0.5",
+        "--per_device_train_batch_size",
+        "4",
+        "--num_generations",
+        "4",
+        "--max_completion_length",
+        "4",
+    ]
     assert main(argv) == 0
     summary = json.loads((out / "training_summary.json").read_text())
     assert summary["global_steps"] == 2 and summary["reward_funcs"] == ["information_gain"]

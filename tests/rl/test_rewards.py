@@ -88,9 +88,7 @@ def test_diversity_factory_with_callable_equivalence_and_no_quality():
     assert reward.__name__ == "diversity_reward"
     assert reward(
         prompts=[CHAT] * 3, completions=[turn("aa"), turn("bb"), turn("c")], num_generations=3
-    ) == pytest.approx(
-        [0.5, 0.5, 1.0]
-    )
+    ) == pytest.approx([0.5, 0.5, 1.0])
 
 
 def test_diversity_factory_with_a_quality_function():

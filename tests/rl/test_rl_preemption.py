@@ -40,15 +40,34 @@ def _losses(run_dir: Path) -> np.ndarray:
 
 def test_dpo_stops_on_sigterm_with_a_checkpoint_and_resumes_to_the_same_losses(tmp_path):
     save_toy(tmp_path / "toy")
-    rows = [{"prompt": [{"role": "user", "content": prompt}],
-             "chosen": [{"role": "assistant", "content": good}],
-             "rejected": [{"role": "assistant", "content": bad}]} for prompt, good, bad in PAIRS]
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": prompt}],
+            "chosen": [{"role": "assistant", "content": good}],
+            "rejected": [{"role": "assistant", "content": bad}],
+        }
+        for prompt, good, bad in PAIRS
+    ]
     (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    recipe = {"model_name_or_path": str(tmp_path / "toy"), "dataset_name": str(tmp_path / "pairs.jsonl"),
-              "max_steps": 5, "per_device_train_batch_size": 2, "learning_rate": 0.5, "optim": "sgd",
-              "lr_scheduler_type": "constant", "train_sampling_strategy": "sequential", "seed": 0,
-              "use_cpu": True, "bf16": False, "use_peft": False, "gradient_checkpointing": False,
-              "logging_steps": 1, "save_steps": 2, "report_to": "none", "disable_tqdm": True}
+    recipe = {
+        "model_name_or_path": str(tmp_path / "toy"),
+        "dataset_name": str(tmp_path / "pairs.jsonl"),
+        "max_steps": 5,
+        "per_device_train_batch_size": 2,
+        "learning_rate": 0.5,
+        "optim": "sgd",
+        "lr_scheduler_type": "constant",
+        "train_sampling_strategy": "sequential",
+        "seed": 0,
+        "use_cpu": True,
+        "bf16": False,
+        "use_peft": False,
+        "gradient_checkpointing": False,
+        "logging_steps": 1,
+        "save_steps": 2,
+        "report_to": "none",
+        "disable_tqdm": True,
+    }
     (tmp_path / "dpo.yaml").write_text(yaml.safe_dump(recipe))
 
     def argv(name: str) -> list[str]:
@@ -59,8 +78,9 @@ def test_dpo_stops_on_sigterm_with_a_checkpoint_and_resumes_to_the_same_losses(t
     assert straight.shape == (5,)
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PREEMPT_AT": "step:3", "PREEMPT_SELF": "1"}
-    done = subprocess.run([sys.executable, str(DRIVER), *argv("stopped")], env=env, capture_output=True,
-                          text=True, timeout=180)
+    done = subprocess.run(
+        [sys.executable, str(DRIVER), *argv("stopped")], env=env, capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == 128 + signal.SIGTERM, done.stderr[-3000:]
     assert "stopped by SIGTERM after step 3 of 5" in done.stderr.strip().splitlines()[-1]
     saved = sorted(path.name for path in (tmp_path / "stopped").glob("checkpoint-*"))

@@ -56,9 +56,11 @@ def describe(model: Any) -> str:
     from torch.distributed.tensor import DTensor
 
     params = list(model.parameters())
-    sharded = any(isinstance(p, DTensor) for p in params) or any(
-        hasattr(p, "ds_status") and p.data.numel() == 0 for p in params
-    ) or type(model).__name__ == "FullyShardedDataParallel"
+    sharded = (
+        any(isinstance(p, DTensor) for p in params)
+        or any(hasattr(p, "ds_status") and p.data.numel() == 0 for p in params)
+        or type(model).__name__ == "FullyShardedDataParallel"
+    )
     engine = PartialState().distributed_type.value
     return f"engine={engine} wrapper={type(model).__name__} sharded={sharded}"
 

@@ -79,8 +79,11 @@ DATASETS = {
         for q, a in zip(QUESTIONS, ANSWERS, strict=True)
     ],
     "tools": [
-        {"prompt": _user(q), "completion": _assistant(a),
-         "tools": '[{"name": "pick", "description": "d", "parameters": {}}]'}
+        {
+            "prompt": _user(q),
+            "completion": _assistant(a),
+            "tools": '[{"name": "pick", "description": "d", "parameters": {}}]',
+        }
         for q, a in zip(QUESTIONS, ANSWERS, strict=True)
     ],
 }
@@ -100,26 +103,66 @@ def tokenizer():
 def _model(arch, tokenizer, seed=0):
     torch.manual_seed(seed)
     vocab, pad, eos = len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id
-    small = dict(vocab_size=vocab, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                 num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128,
-                 pad_token_id=pad, eos_token_id=eos, bos_token_id=None)
+    small = dict(
+        vocab_size=vocab,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=128,
+        pad_token_id=pad,
+        eos_token_id=eos,
+        bos_token_id=None,
+    )
     if arch == "llama":
         return LlamaForCausalLM(LlamaConfig(**small))
     if arch == "qwen2":
         return Qwen2ForCausalLM(Qwen2Config(**small))
     if arch == "qwen3_moe":
-        return Qwen3MoeForCausalLM(Qwen3MoeConfig(**small, head_dim=8, num_experts=4, num_experts_per_tok=2,
-                                                  moe_intermediate_size=16, router_aux_loss_coef=0.05))
+        return Qwen3MoeForCausalLM(
+            Qwen3MoeConfig(
+                **small,
+                head_dim=8,
+                num_experts=4,
+                num_experts_per_tok=2,
+                moe_intermediate_size=16,
+                router_aux_loss_coef=0.05,
+            )
+        )
     # No dropout: both trainers' forwards must see the same network.
-    return GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_embd=16, n_layer=1, n_head=2, n_positions=128,
-                                      pad_token_id=pad, eos_token_id=eos, bos_token_id=eos, resid_pdrop=0.0,
-                                      embd_pdrop=0.0, attn_pdrop=0.0))
+    return GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=vocab,
+            n_embd=16,
+            n_layer=1,
+            n_head=2,
+            n_positions=128,
+            pad_token_id=pad,
+            eos_token_id=eos,
+            bos_token_id=eos,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+        )
+    )
 
 
 def _args(config_class, tmp_path, **overrides):
-    values = dict(output_dir=str(tmp_path), report_to=[], save_strategy="no", gradient_checkpointing=False,
-                  bf16=False, use_cpu=True, max_steps=1, per_device_train_batch_size=4, learning_rate=1e-3,
-                  seed=0, logging_steps=1, dataloader_pin_memory=False)
+    values = dict(
+        output_dir=str(tmp_path),
+        report_to=[],
+        save_strategy="no",
+        gradient_checkpointing=False,
+        bf16=False,
+        use_cpu=True,
+        max_steps=1,
+        per_device_train_batch_size=4,
+        learning_rate=1e-3,
+        seed=0,
+        logging_steps=1,
+        dataloader_pin_memory=False,
+    )
     return config_class(**{**values, **overrides})
 
 
@@ -133,17 +176,25 @@ def _trainers(arch, tokenizer, tmp_path, rows, trainer_kwargs=None, **overrides)
     """SFTTrainer and SpectrumTrainer on the same model weights, data and arguments."""
     made = []
     for trainer_class, config_class in ((SFTTrainer, SFTConfig), (SpectrumTrainer, SpectrumConfig)):
-        made.append(trainer_class(
-            _model(arch, tokenizer), args=_args(config_class, tmp_path / config_class.__name__, **overrides),
-            train_dataset=rows if not isinstance(rows, list) else _dataset(rows),
-            processing_class=copy.deepcopy(tokenizer), **(trainer_kwargs or {}),
-        ))
+        made.append(
+            trainer_class(
+                _model(arch, tokenizer),
+                args=_args(config_class, tmp_path / config_class.__name__, **overrides),
+                train_dataset=rows if not isinstance(rows, list) else _dataset(rows),
+                processing_class=copy.deepcopy(tokenizer),
+                **(trainer_kwargs or {}),
+            )
+        )
     return made
 
 
 def _spectrum(tokenizer, tmp_path, rows, arch="llama", **overrides):
-    return SpectrumTrainer(_model(arch, tokenizer), processing_class=copy.deepcopy(tokenizer),
-                           args=_args(SpectrumConfig, tmp_path, **overrides), train_dataset=_dataset(rows))
+    return SpectrumTrainer(
+        _model(arch, tokenizer),
+        processing_class=copy.deepcopy(tokenizer),
+        args=_args(SpectrumConfig, tmp_path, **overrides),
+        train_dataset=_dataset(rows),
+    )
 
 
 def _batch_loss(trainer, rows=None):
@@ -165,8 +216,11 @@ CASES = [
     ("chat_template_kwargs", "qwen2", {}),
     ("tools", "llama", {}),
     ("standard_language_modeling", "llama", {"packing": True, "max_length": 16}),
-    ("standard_language_modeling", "qwen2", {"packing": True, "packing_strategy": "wrapped",
-                                             "max_length": 8}),
+    (
+        "standard_language_modeling",
+        "qwen2",
+        {"packing": True, "packing_strategy": "wrapped", "max_length": 8},
+    ),
     ("standard_prompt_completion", "llama", {"pad_to_multiple_of": 8}),
     ("conversational_prompt_completion", "llama", {"padding_free": True, "max_length": None}),
     ("standard_prompt_completion", "qwen2", {"loss_type": "dft"}),
@@ -184,6 +238,7 @@ def test_trl_rows_get_sft_trainers_tokens_and_loss(tokenizer, tmp_path, name, ar
 
 def test_formatting_func_rows_match(tokenizer, tmp_path):
     rows = [{"question": q, "answer": a} for q, a in zip(QUESTIONS, ANSWERS, strict=True)]
+
     def formatting(row):
         return f"Q: {row['question']} A: {row['answer']}"
 
@@ -219,18 +274,34 @@ def test_training_matches_with_checkpointing_callbacks_and_plain_training_argume
     runs = []
     for trainer_class in (SFTTrainer, SpectrumTrainer):
         recorder = Recorder()
-        args = TrainingArguments(output_dir=str(tmp_path / trainer_class.__name__), report_to=[],
-                                 use_cpu=True, save_strategy="no", max_steps=2, per_device_train_batch_size=2,
-                                 seed=0, logging_steps=1, gradient_checkpointing=True,
-                                 dataloader_pin_memory=False)
-        trainer = trainer_class(_model("llama", tokenizer), args=args, callbacks=[recorder],
-                                train_dataset=Dataset.from_list(DATASETS["conversational_prompt_completion"]),
-                                processing_class=copy.deepcopy(tokenizer))
+        args = TrainingArguments(
+            output_dir=str(tmp_path / trainer_class.__name__),
+            report_to=[],
+            use_cpu=True,
+            save_strategy="no",
+            max_steps=2,
+            per_device_train_batch_size=2,
+            seed=0,
+            logging_steps=1,
+            gradient_checkpointing=True,
+            dataloader_pin_memory=False,
+        )
+        trainer = trainer_class(
+            _model("llama", tokenizer),
+            args=args,
+            callbacks=[recorder],
+            train_dataset=Dataset.from_list(DATASETS["conversational_prompt_completion"]),
+            processing_class=copy.deepcopy(tokenizer),
+        )
         assert isinstance(trainer.args, SFTConfig)
         if trainer_class is SpectrumTrainer:  # an SFTConfig converts too, its token fields intact
             config = SFTConfig(**{**args.to_dict(), "hub_token": None, "pad_token": "<|pad|>"})
-            converted = SpectrumTrainer(_model("llama", tokenizer), args=config, processing_class=tokenizer,
-                                        train_dataset=Dataset.from_list(MULTIREF)).args
+            converted = SpectrumTrainer(
+                _model("llama", tokenizer),
+                args=config,
+                processing_class=tokenizer,
+                train_dataset=Dataset.from_list(MULTIREF),
+            ).args
             assert isinstance(converted, SpectrumConfig) and converted.pad_token == "<|pad|>"
         trainer.train()
         runs.append(recorder.losses)
@@ -249,8 +320,14 @@ def test_model_init_kwargs_and_iterable_dataset(tokenizer, tmp_path):
     losses = []
     for trainer_class, config_class in ((SFTTrainer, SFTConfig), (SpectrumTrainer, SpectrumConfig)):
         trainer = trainer_class(
-            str(path), args=_args(config_class, tmp_path / config_class.__name__, max_steps=2,
-                                  per_device_train_batch_size=3, model_init_kwargs={"dtype": torch.float32}),
+            str(path),
+            args=_args(
+                config_class,
+                tmp_path / config_class.__name__,
+                max_steps=2,
+                per_device_train_batch_size=3,
+                model_init_kwargs={"dtype": torch.float32},
+            ),
             train_dataset=IterableDataset.from_generator(stream),
         )
         trainer.train()
@@ -277,11 +354,23 @@ def test_compute_metrics_predict_and_best_model(tokenizer, tmp_path):
                 continue  # multi-reference (mixed) rows: SpectrumTrainer only
             data = _dataset(rows if rows is not None else mixed)
             trainer = trainer_class(
-                _model("llama", tokenizer), processing_class=copy.deepcopy(tokenizer),
-                args=_args(config_class, tmp_path / config_class.__name__, max_steps=2, eval_strategy="steps",
-                           eval_steps=1, save_strategy="steps", save_steps=1, load_best_model_at_end=True,
-                           metric_for_best_model="token_accuracy", per_device_eval_batch_size=4),
-                train_dataset=data, eval_dataset=data, compute_metrics=_metrics,
+                _model("llama", tokenizer),
+                processing_class=copy.deepcopy(tokenizer),
+                args=_args(
+                    config_class,
+                    tmp_path / config_class.__name__,
+                    max_steps=2,
+                    eval_strategy="steps",
+                    eval_steps=1,
+                    save_strategy="steps",
+                    save_steps=1,
+                    load_best_model_at_end=True,
+                    metric_for_best_model="token_accuracy",
+                    per_device_eval_batch_size=4,
+                ),
+                train_dataset=data,
+                eval_dataset=data,
+                compute_metrics=_metrics,
                 preprocess_logits_for_metrics=_argmax,
             )
             trainer.train()
@@ -297,8 +386,13 @@ def test_compute_metrics_predict_and_best_model(tokenizer, tmp_path):
 def test_evaluate_takes_raw_datasets_by_name(tokenizer, tmp_path):
     """evaluate() on a dict of raw datasets: TRL rows give SFTTrainer's eval loss; groups evaluate too."""
     trl_rows = Dataset.from_list(DATASETS["conversational_prompt_completion"])
-    sft, spectrum = _trainers("llama", tokenizer, tmp_path, DATASETS["conversational_prompt_completion"],
-                              per_device_eval_batch_size=4)
+    sft, spectrum = _trainers(
+        "llama",
+        tokenizer,
+        tmp_path,
+        DATASETS["conversational_prompt_completion"],
+        per_device_eval_batch_size=4,
+    )
     expected = sft.evaluate(eval_dataset={"trl": trl_rows})["eval_trl_loss"]
     metrics = spectrum.evaluate(eval_dataset={"trl": trl_rows, "groups": _dataset(MULTIREF)})
     assert metrics["eval_trl_loss"] == pytest.approx(expected, abs=1e-6)
@@ -355,8 +449,9 @@ def test_references_as_assistant_messages_equal_strings(tokenizer, tmp_path):
 def test_moe_aux_loss_is_added_to_the_spectrum_loss(tokenizer, tmp_path, chunk):
     """coef * router loss on top of the spectrum loss, one chunk or two-pass chunks alike."""
     plain = _batch_loss(_spectrum(tokenizer, tmp_path / "a", MULTIREF, "qwen3_moe", router_aux_loss_coef=0.0))
-    trainer = _spectrum(tokenizer, tmp_path / "b", MULTIREF, "qwen3_moe", router_aux_loss_coef=0.5,
-                        spectrum_chunk_size=chunk)
+    trainer = _spectrum(
+        tokenizer, tmp_path / "b", MULTIREF, "qwen3_moe", router_aux_loss_coef=0.5, spectrum_chunk_size=chunk
+    )
     with_aux = _batch_loss(trainer)
     (aux,) = trainer._metrics["train"]["aux_loss"]
     assert aux > 0
@@ -370,7 +465,8 @@ def test_a_stream_of_multireference_rows_trains(tokenizer, tmp_path):
         yield from MULTIREF
 
     trainer = SpectrumTrainer(
-        _model("llama", tokenizer), processing_class=copy.deepcopy(tokenizer),
+        _model("llama", tokenizer),
+        processing_class=copy.deepcopy(tokenizer),
         args=_args(SpectrumConfig, tmp_path, max_steps=2, per_device_train_batch_size=2),
         train_dataset=IterableDataset.from_generator(stream),
     )
@@ -391,8 +487,9 @@ def test_peft_methods_train_on_both_kinds(tokenizer, tmp_path, method):
 
     peft_config = {
         "lora": LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
-        "ia3": IA3Config(target_modules=["v_proj", "down_proj"], feedforward_modules=["down_proj"],
-                         task_type="CAUSAL_LM"),
+        "ia3": IA3Config(
+            target_modules=["v_proj", "down_proj"], feedforward_modules=["down_proj"], task_type="CAUSAL_LM"
+        ),
         "loha": LoHaConfig(r=2, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
         "prompt_tuning": PromptTuningConfig(num_virtual_tokens=2, task_type="CAUSAL_LM"),
         "prefix_tuning": PrefixTuningConfig(num_virtual_tokens=2, task_type="CAUSAL_LM"),
@@ -401,14 +498,22 @@ def test_peft_methods_train_on_both_kinds(tokenizer, tmp_path, method):
     rows = MULTIREF + DATASETS["conversational_prompt_completion"][:2]
     losses = []
     for sharing in (False, True):  # prefix sharing must stay exact (it is off under prompt learning)
-        trainer = SpectrumTrainer(_model("llama", tokenizer), processing_class=copy.deepcopy(tokenizer),
-                                  args=_args(SpectrumConfig, tmp_path, spectrum_prefix_sharing=sharing),
-                                  train_dataset=_dataset(MULTIREF), peft_config=copy.deepcopy(peft_config))
+        trainer = SpectrumTrainer(
+            _model("llama", tokenizer),
+            processing_class=copy.deepcopy(tokenizer),
+            args=_args(SpectrumConfig, tmp_path, spectrum_prefix_sharing=sharing),
+            train_dataset=_dataset(MULTIREF),
+            peft_config=copy.deepcopy(peft_config),
+        )
         losses.append(_batch_loss(trainer))
     assert losses[1] == pytest.approx(losses[0], abs=1e-6)
-    trainer = SpectrumTrainer(_model("llama", tokenizer), processing_class=copy.deepcopy(tokenizer),
-                              args=_args(SpectrumConfig, tmp_path), train_dataset=_dataset(rows),
-                              peft_config=copy.deepcopy(peft_config))
+    trainer = SpectrumTrainer(
+        _model("llama", tokenizer),
+        processing_class=copy.deepcopy(tokenizer),
+        args=_args(SpectrumConfig, tmp_path),
+        train_dataset=_dataset(rows),
+        peft_config=copy.deepcopy(peft_config),
+    )
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
     trainer.train()
     after = dict(trainer.model.named_parameters())

@@ -122,8 +122,9 @@ def test_incontext_loss_falls_on_outputs_and_end_of_turn(tokenizer):
     # No description: the first output ("red") carries no loss.
     assert trained == "blue<|im_end|>green<|im_end|>"
     described = render_incontext(incontext_messages(["red", "blue"], description="Colors."), tokenizer)
-    trained = tokenizer.decode([i for i, m in zip(described["completion_ids"][0],
-                                                   described["completion_mask"][0], strict=True) if m])
+    trained = tokenizer.decode(
+        [i for i, m in zip(described["completion_ids"][0], described["completion_mask"][0], strict=True) if m]
+    )
     assert trained == "red<|im_end|>blue<|im_end|>"
     assert "<|im_start|>output\n" in tokenizer.decode(described["prompt_ids"])
 
@@ -150,8 +151,10 @@ def test_sample_incontext_row_draws_from_weights():
 @pytest.mark.parametrize(
     "row, problem",
     [
-        ({**GOOD, "weight": [1, 1]},
-         "unknown field 'weight' in a multi-reference row; did you mean 'weights'?"),
+        (
+            {**GOOD, "weight": [1, 1]},
+            "unknown field 'weight' in a multi-reference row; did you mean 'weights'?",
+        ),
         ({**GOOD, "note": "x"}, "unknown field 'note' in a multi-reference row; remove or rename it (known:"),
         ({**GOOD, "completion": "x"}, "'completion' belongs to TRL's single-target rows"),
         ({"prompt": "x", "completion": "a", "weights": [1]}, "'weights' belongs to a multi-reference row"),
@@ -159,10 +162,14 @@ def test_sample_incontext_row_draws_from_weights():
         ({"prompt": "x", "referneces": ["a"]}, "did you mean 'references'?"),
         ({"promt": "x", "references": ["a"]}, "did you mean 'prompt'?"),
         ({"question": "x", "answer": "y"}, "no training target: give 'references'"),
-        ({"prompt": "x", "references": ["Emma", "emma", "Emma.", " Ava"]},
-         "'Emma' and 'emma' (entries 0 and 1)"),
-        ({"prompt": "x", "references": [[{"role": "assistant", "content": "a"}]]},
-         "reference 0 is not a string"),
+        (
+            {"prompt": "x", "references": ["Emma", "emma", "Emma.", " Ava"]},
+            "'Emma' and 'emma' (entries 0 and 1)",
+        ),
+        (
+            {"prompt": "x", "references": [[{"role": "assistant", "content": "a"}]]},
+            "reference 0 is not a string",
+        ),
     ],
 )
 def test_unknown_fields_and_merged_references_are_errors(tmp_path, row, problem):
@@ -182,8 +189,12 @@ def test_normalisation_error_names_the_eval_normalisation(tmp_path):
 def test_chat_references_may_be_assistant_messages_and_keep_tools(tmp_path, tokenizer):
     chat = [{"role": "user", "content": "Name a color."}]
     rows = [
-        {"prompt": chat, "references": [[{"role": "assistant", "content": "red"}], "blue"],
-         "tools": '[{"name": "pick"}]', "chat_template_kwargs": {"greeting": "hi"}},
+        {
+            "prompt": chat,
+            "references": [[{"role": "assistant", "content": "red"}], "blue"],
+            "tools": '[{"name": "pick"}]',
+            "chat_template_kwargs": {"greeting": "hi"},
+        },
         {"prompt": chat, "references": [[{"role": "assistant", "content": "red", "tool_calls": []}]]},
     ]
     data = load_multiref(_write_jsonl(tmp_path / "m.jsonl", rows[:1]))
@@ -240,8 +251,11 @@ def test_normalize_answer_is_shared_with_the_eval():
 
 def test_tool_call_messages_in_a_prompt_are_kept(tmp_path):
     call = {"type": "function", "function": {"name": "pick", "arguments": {"low": 1}}}
-    prompt = [{"role": "user", "content": "Pick."}, {"role": "assistant", "tool_calls": [call]},
-              {"role": "tool", "name": "pick", "content": "3"}]
+    prompt = [
+        {"role": "user", "content": "Pick."},
+        {"role": "assistant", "tool_calls": [call]},
+        {"role": "tool", "name": "pick", "content": "3"},
+    ]
     data = load_multiref(_write_jsonl(tmp_path / "t.jsonl", [{"prompt": prompt, "references": ["3", "4"]}]))
     assert data[0]["prompt"][1]["tool_calls"][0]["function"]["name"] == "pick"
     assert data[0]["prompt"][2]["name"] == "pick"

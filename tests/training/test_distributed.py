@@ -132,10 +132,18 @@ def _launch_two_processes(workdir: Path, name: str, timeout: int = 300, **extra)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [
-        sys.executable, "-m", "accelerate.commands.launch",
-        "--config_file", str(ROOT / "recipes" / "accelerate" / "cpu-2proc.yaml"),
-        "--main_process_port", str(port),
-        "-m", "spectrum_tune.cli", "train", "--config", str(recipe),
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(ROOT / "recipes" / "accelerate" / "cpu-2proc.yaml"),
+        "--main_process_port",
+        str(port),
+        "-m",
+        "spectrum_tune.cli",
+        "train",
+        "--config",
+        str(recipe),
     ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -188,8 +196,12 @@ def test_ddp_does_not_broadcast_buffers_by_default():
 
 
 def test_uneven_chunks_and_gem_rows_on_one_rank_finish_and_match_one_process(workdir):
-    extra = {"dataset_name": str(workdir / "gem.jsonl"), "spectrum_loss_type": "gem",
-             "spectrum_chunk_size": 2, "max_steps": 2}
+    extra = {
+        "dataset_name": str(workdir / "gem.jsonl"),
+        "spectrum_loss_type": "gem",
+        "spectrum_chunk_size": 2,
+        "max_steps": 2,
+    }
     two = _launch_two_processes(workdir, "uneven", timeout=UNEVEN_TIMEOUT, **extra)
     recipe = _recipe(workdir, "uneven-one", per_device_train_batch_size=4, **extra)
     assert main(["train", "--config", str(recipe)]) == 0

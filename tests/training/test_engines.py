@@ -163,9 +163,18 @@ def launch(workdir: Path, name: str, config: Path, **extra) -> tuple[np.ndarray,
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
-        "--main_process_port", str(port),
-        "-m", "tests.training.cpu_engines", "train", "--config", str(recipe),
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(config),
+        "--main_process_port",
+        str(port),
+        "-m",
+        "tests.training.cpu_engines",
+        "train",
+        "--config",
+        str(recipe),
     ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -184,8 +193,10 @@ def test_the_steps_mix_kinds(workdir):
 
     kinds = ["G"] * len(GROUPS) + ["T"] * len(TRL_ROWS)  # groups first, as SpectrumTrainer joins them
     order = Dataset.from_dict({"i": list(range(len(kinds)))}).shuffle(seed=SEED)["i"]
-    steps = [tuple("".join(sorted({kinds[i] for i in order[start : start + 2]})) for start in (s, s + 2))
-             for s in range(0, 12, 4)]
+    steps = [
+        tuple("".join(sorted({kinds[i] for i in order[start : start + 2]})) for start in (s, s + 2))
+        for s in range(0, 12, 4)
+    ]
     assert steps == [("T", "G"), ("G", "GT"), ("GT", "GT")]
 
 
@@ -199,24 +210,38 @@ def test_test_configs_are_twins_of_the_shipped_ones():
     for stage in (2, 3):
         zero = json.loads((CONFIGS / f"zero{stage}.json").read_text())["zero_optimization"]
         assert zero["stage"] == stage
-    assert json.loads((CONFIGS / "zero3.json").read_text())["zero_optimization"][
-        "stage3_param_persistence_threshold"] == 0
+    assert (
+        json.loads((CONFIGS / "zero3.json").read_text())["zero_optimization"][
+            "stage3_param_persistence_threshold"
+        ]
+        == 0
+    )
 
 
 # deepspeed is an optional extra (`make install` installs it); without it the ZeRO launches skip.
-needs_deepspeed = pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None,
-                                     reason="deepspeed is not installed (pip install -e '.[deepspeed]')")
+needs_deepspeed = pytest.mark.skipif(
+    importlib.util.find_spec("deepspeed") is None,
+    reason="deepspeed is not installed (pip install -e '.[deepspeed]')",
+)
 
 ENGINES = {
     # name: (accelerate config, recipe keys, the adapter's line)
-    "ddp": (ROOT / "recipes" / "accelerate" / "cpu-2proc.yaml",
-            {"gradient_checkpointing": True, "spectrum_prefix_sharing": True},
-            "engine=MULTI_CPU wrapper=DistributedDataParallel"),
+    "ddp": (
+        ROOT / "recipes" / "accelerate" / "cpu-2proc.yaml",
+        {"gradient_checkpointing": True, "spectrum_prefix_sharing": True},
+        "engine=MULTI_CPU wrapper=DistributedDataParallel",
+    ),
     "fsdp2": (CONFIGS / "fsdp2.yaml", {"spectrum_prefix_sharing": True}, "engine=FSDP wrapper=FSDP"),
-    "zero2": (CONFIGS / "zero2.yaml", {"gradient_checkpointing": True},
-              "engine=DEEPSPEED wrapper=DeepSpeedEngine sharded=False"),
-    "zero3": (CONFIGS / "zero3.yaml", {"spectrum_prefix_sharing": True},
-              "engine=DEEPSPEED wrapper=DeepSpeedEngine sharded=True"),
+    "zero2": (
+        CONFIGS / "zero2.yaml",
+        {"gradient_checkpointing": True},
+        "engine=DEEPSPEED wrapper=DeepSpeedEngine sharded=False",
+    ),
+    "zero3": (
+        CONFIGS / "zero3.yaml",
+        {"spectrum_prefix_sharing": True},
+        "engine=DEEPSPEED wrapper=DeepSpeedEngine sharded=True",
+    ),
 }
 
 
@@ -242,8 +267,14 @@ def test_zero3_lora_gem_matches_one_process(workdir):
     # 2-process run matches 1 process (measured: 3% on the first step's grad norm, any engine)
     extra = {"use_peft": True, "lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "spectrum_loss_type": "gem"}
     one = _one_process(workdir, "lora-gem-one", **extra)
-    two, log = launch(workdir, "lora-gem-zero3", CONFIGS / "zero3.yaml", spectrum_prefix_sharing=True,
-                      gradient_checkpointing=True, **extra)
+    two, log = launch(
+        workdir,
+        "lora-gem-zero3",
+        CONFIGS / "zero3.yaml",
+        spectrum_prefix_sharing=True,
+        gradient_checkpointing=True,
+        **extra,
+    )
     assert "sharded=True" in log.splitlines()[0]
     assert "scored on the model's full logits" in log
     assert "prefix sharing off (DeepSpeed ZeRO-3 cannot recompute a checkpointed prompt pass" in log

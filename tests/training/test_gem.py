@@ -179,12 +179,24 @@ def tokenizer():
 
 
 def _trainer(tokenizer, tmp_path, rows=MIXED, peft_config=None, **overrides):
-    values = dict(output_dir=str(tmp_path), report_to=[], save_strategy="no", gradient_checkpointing=False,
-                  per_device_train_batch_size=len(rows), max_steps=1, learning_rate=1e-3, seed=0)
+    values = dict(
+        output_dir=str(tmp_path),
+        report_to=[],
+        save_strategy="no",
+        gradient_checkpointing=False,
+        per_device_train_batch_size=len(rows),
+        max_steps=1,
+        learning_rate=1e-3,
+        seed=0,
+    )
     values.update(overrides)
-    return SpectrumTrainer(toy_model(tokenizer), args=SpectrumConfig(**values),
-                           train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                           peft_config=peft_config)
+    return SpectrumTrainer(
+        toy_model(tokenizer),
+        args=SpectrumConfig(**values),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
 
 
 def _batch(trainer):
@@ -201,8 +213,9 @@ def _expected_loss(trainer, batch, gem):
     seq = sequence_logps(token_logps, labels != -100)
     table = seq.new_zeros(batch["ref_mask"].shape).index_put((batch["group_index"], batch["slot_index"]), seq)
     args = trainer.args
-    terms = spectrum_loss_per_group(table, batch["weights"], batch["ref_mask"], args.spectrum_alpha,
-                                    args.spectrum_beta)
+    terms = spectrum_loss_per_group(
+        table, batch["weights"], batch["ref_mask"], args.spectrum_alpha, args.spectrum_beta
+    )
     single = batch["num_refs"] == 1
     per_row = gem_token_loss(logits, labels, args.gem_beta, args.gem_h).sum(-1) if gem else -seq
     single_term = seq.new_zeros(single.shape).index_add(0, batch["group_index"], per_row)
@@ -239,8 +252,9 @@ def test_trainer_loss_and_gradient_match_the_full_logits(tokenizer, tmp_path, lo
 def test_gem_two_pass_chunks_and_eval_nll(tokenizer, tmp_path):
     results = []
     for chunk in (64, 1):
-        trainer = _trainer(tokenizer, tmp_path / str(chunk), spectrum_loss_type="gem",
-                           spectrum_chunk_size=chunk)
+        trainer = _trainer(
+            tokenizer, tmp_path / str(chunk), spectrum_loss_type="gem", spectrum_chunk_size=chunk
+        )
         trainer.model.train()
         results.append(_loss_and_grads(trainer, _batch(trainer)))
     (loss, grads), (chunked_loss, chunked_grads) = results
@@ -253,17 +267,26 @@ def test_gem_two_pass_chunks_and_eval_nll(tokenizer, tmp_path):
         each.model.eval()
     with torch.no_grad():
         assert trainer.compute_loss(trainer.model, _batch(trainer)).item() == pytest.approx(
-            nll.compute_loss(nll.model, _batch(nll)).item(), rel=1e-6)
+            nll.compute_loss(nll.model, _batch(nll)).item(), rel=1e-6
+        )
 
 
 def test_gem_lora_training_run_loss_falls(tokenizer, tmp_path):
     from peft import LoraConfig
 
-    rows = [{"prompt": _chat(f"Pick a number between {i} and {i + 1}."), "references": [str(i)]}
-            for i in range(1, 9)]
+    rows = [
+        {"prompt": _chat(f"Pick a number between {i} and {i + 1}."), "references": [str(i)]}
+        for i in range(1, 9)
+    ]
     trainer = _trainer(
-        tokenizer, tmp_path, rows=rows, spectrum_loss_type="gem", gem_beta=0.7, max_steps=12,
-        logging_steps=1, learning_rate=2e-2,
+        tokenizer,
+        tmp_path,
+        rows=rows,
+        spectrum_loss_type="gem",
+        gem_beta=0.7,
+        max_steps=12,
+        logging_steps=1,
+        learning_rate=2e-2,
         peft_config=LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM"),
     )
     trainer.train()

@@ -95,8 +95,16 @@ def _interrupt(workdir: Path, name: str, at: str, signals: list[int], *extra: st
     returncode and stderr."""
     marker = workdir / f"{name}-{at.replace(':', '-')}.marker"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PREEMPT_AT": at, "PREEMPT_MARKER": str(marker)}
-    command = [sys.executable, str(DRIVER), "train", "--config", str(workdir / "recipe.yaml"),
-               "--output_dir", str(workdir / name), *extra]
+    command = [
+        sys.executable,
+        str(DRIVER),
+        "train",
+        "--config",
+        str(workdir / "recipe.yaml"),
+        "--output_dir",
+        str(workdir / name),
+        *extra,
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + TIMEOUT
@@ -197,14 +205,32 @@ def test_a_signal_on_one_rank_stops_both_at_the_same_step(workdir, uninterrupted
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true",
-           "PREEMPT_AT": "step:2", "PREEMPT_SELF": "1", "PREEMPT_RANK": "1"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "ACCELERATE_USE_CPU": "true",
+        "PREEMPT_AT": "step:2",
+        "PREEMPT_SELF": "1",
+        "PREEMPT_RANK": "1",
+    }
     run_dir = workdir / "two-ranks"
-    command = [sys.executable, "-m", "accelerate.commands.launch",
-               "--config_file", str(ROOT / "recipes" / "accelerate" / "cpu-2proc.yaml"),
-               "--main_process_port", str(port), str(DRIVER), "train", "--config",
-               str(workdir / "recipe.yaml"), "--output_dir", str(run_dir),
-               "--per_device_train_batch_size", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(ROOT / "recipes" / "accelerate" / "cpu-2proc.yaml"),
+        "--main_process_port",
+        str(port),
+        str(DRIVER),
+        "train",
+        "--config",
+        str(workdir / "recipe.yaml"),
+        "--output_dir",
+        str(run_dir),
+        "--per_device_train_batch_size",
+        "1",
+    ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=2 * TIMEOUT)
     assert done.returncode != 0  # the launcher reports its ranks' exit status 143
     # rank 0 says it, once

@@ -87,8 +87,10 @@ def test_checkpointing_shares_with_the_full_sequence_gradient(tokenizer, tmp_pat
     forward and recompute) and gives the full sequences' loss and gradients."""
     model = toy_model(tokenizer)
     trainer = SpectrumTrainer(
-        model, args=spectrum_config(tmp_path, max_steps=1, spectrum_chunk_size=chunk),
-        processing_class=tokenizer, train_dataset=Dataset.from_list(ROWS),
+        model,
+        args=spectrum_config(tmp_path, max_steps=1, spectrum_chunk_size=chunk),
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_list(ROWS),
     )
     # after the trainer is built (as a k-bit preparation step or a user would): the config's
     # gradient_checkpointing=False does not know about it
@@ -153,14 +155,26 @@ def test_shared_layout_edge_cases_give_the_full_sequence_gradient(tokenizer, tmp
     completion token carries no loss (its log-prob would come from the prompt's last position),
     prompts of different lengths: shared equals full sequences, value and gradient."""
     rows = [
-        {"prompt_ids": [5, 6, 7, 8, 9], "completion_ids": [[2], [10], [11]],
-         "completion_mask": [[1], [1], [1]], "weights": [0.5, 0.25, 0.25]},
-        {"prompt_ids": [12, 13], "completion_ids": [[14, 15, 2], [16, 2]],
-         "completion_mask": [[0, 1, 1], [1, 1]], "weights": [0.5, 0.5]},
+        {
+            "prompt_ids": [5, 6, 7, 8, 9],
+            "completion_ids": [[2], [10], [11]],
+            "completion_mask": [[1], [1], [1]],
+            "weights": [0.5, 0.25, 0.25],
+        },
+        {
+            "prompt_ids": [12, 13],
+            "completion_ids": [[14, 15, 2], [16, 2]],
+            "completion_mask": [[0, 1, 1], [1, 1]],
+            "weights": [0.5, 0.5],
+        },
     ]
     model = toy_model(tokenizer)
-    trainer = SpectrumTrainer(model, args=spectrum_config(tmp_path, max_steps=1), processing_class=tokenizer,
-                              train_dataset=Dataset.from_list(rows))
+    trainer = SpectrumTrainer(
+        model,
+        args=spectrum_config(tmp_path, max_steps=1),
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_list(rows),
+    )
     for order in (rows, rows[::-1], rows[:1]):  # the last: one group, so the broadcast path
         batch = trainer._prepare_inputs(trainer.data_collator(order))
         assert "prefix_ids" in batch

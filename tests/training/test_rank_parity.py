@@ -75,10 +75,12 @@ def _loss_and_grads(trainer, rows):
 
 @pytest.mark.parametrize("rows", [[0, 1], [2, 3]], ids=["groups-only", "trl-only"])
 @pytest.mark.parametrize("loss_type", ["nll", "gem"])
-def test_stand_ins_for_kinds_another_rank_holds_change_nothing(tokenizer, tmp_path, monkeypatch, rows,
-                                                                loss_type):
+def test_stand_ins_for_kinds_another_rank_holds_change_nothing(
+    tokenizer, tmp_path, monkeypatch, rows, loss_type
+):
     trainer = _trainer(tokenizer, tmp_path, spectrum_loss_type=loss_type)
     alone = _loss_and_grads(trainer, rows)
+
     # another rank holds both kinds and one chunk more on every path: this rank adds the stand-in of
     # the kind it lacks and empty chunks (GEM's included; with no group here, the prompt encode's too)
     def agree(counts, device, op="max"):
@@ -109,8 +111,15 @@ def test_chunks_without_recompute_give_the_two_pass_numbers(tokenizer, tmp_path,
     for recompute in (True, False):
         model.zero_grad()
         with caplog.at_level(logging.WARNING):
-            parts, anchor = run_chunks(score_full_sequences, (model,), tensors, 2, calls=4,
-                                       empty=chunks.empty_chunk(tensors[0].device, 0), recompute=recompute)
+            parts, anchor = run_chunks(
+                score_full_sequences,
+                (model,),
+                tensors,
+                2,
+                calls=4,
+                empty=chunks.empty_chunk(tensors[0].device, 0),
+                recompute=recompute,
+            )
         logps = torch.cat([part[0] for part in parts])
         (logps.sum() + anchor).backward()
         results.append((logps.detach(), [p.grad.clone() for p in model.parameters()]))

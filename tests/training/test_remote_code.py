@@ -24,20 +24,20 @@ from spectrum_tune.errors import SpectrumError
 
 from ..toy import save_toy
 
-CONFIGURATION = '''from transformers import LlamaConfig
+CONFIGURATION = """from transformers import LlamaConfig
 
 
 class RemoteConfig(LlamaConfig):
     model_type = "remote-llama"
-'''
-MODELING = '''from transformers import LlamaForCausalLM
+"""
+MODELING = """from transformers import LlamaForCausalLM
 
 from .configuration_remote import RemoteConfig
 
 
 class RemoteForCausalLM(LlamaForCausalLM):
     config_class = RemoteConfig
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +46,14 @@ def remote_model(tmp_path_factory) -> Path:
     (path / "configuration_remote.py").write_text(CONFIGURATION)
     (path / "modeling_remote.py").write_text(MODELING)
     config = json.loads((path / "config.json").read_text())
-    config.update(model_type="remote-llama", architectures=["RemoteForCausalLM"],
-                  auto_map={"AutoConfig": "configuration_remote.RemoteConfig",
-                            "AutoModelForCausalLM": "modeling_remote.RemoteForCausalLM"})
+    config.update(
+        model_type="remote-llama",
+        architectures=["RemoteForCausalLM"],
+        auto_map={
+            "AutoConfig": "configuration_remote.RemoteConfig",
+            "AutoModelForCausalLM": "modeling_remote.RemoteForCausalLM",
+        },
+    )
     (path / "config.json").write_text(json.dumps(config))
     return path
 
@@ -56,26 +61,40 @@ def remote_model(tmp_path_factory) -> Path:
 DATASET = Dataset.from_list([{"text": "Name a color. red"}, {"text": "Pick a number between 1 and 3. 2"}])
 
 
-@pytest.mark.parametrize(("trainer_class", "config_class"),
-                         [(SFTTrainer, SFTConfig), (SpectrumTrainer, SpectrumConfig)])
+@pytest.mark.parametrize(
+    ("trainer_class", "config_class"), [(SFTTrainer, SFTConfig), (SpectrumTrainer, SpectrumConfig)]
+)
 def test_trust_remote_code_as_in_trl(remote_model, tmp_path, trainer_class, config_class):
     """TRL's case, for SFTTrainer (the reference) and SpectrumTrainer."""
     common = {"output_dir": str(tmp_path), "report_to": "none", "bf16": False}
     with pytest.raises(ValueError, match="custom code"):
         trainer_class(model=str(remote_model), args=config_class(**common), train_dataset=DATASET)
-    trainer = trainer_class(model=str(remote_model), args=config_class(**common, trust_remote_code=True),
-                            train_dataset=DATASET)
+    trainer = trainer_class(
+        model=str(remote_model), args=config_class(**common, trust_remote_code=True), train_dataset=DATASET
+    )
     assert type(trainer.model).__name__ == "RemoteForCausalLM"
     # the same through model_init_kwargs
-    trainer = trainer_class(model=str(remote_model), train_dataset=DATASET,
-                            args=config_class(**common, model_init_kwargs={"trust_remote_code": True}))
+    trainer = trainer_class(
+        model=str(remote_model),
+        train_dataset=DATASET,
+        args=config_class(**common, model_init_kwargs={"trust_remote_code": True}),
+    )
     assert type(trainer.model).__name__ == "RemoteForCausalLM"
 
 
 def test_the_train_command_passes_trust_remote_code(remote_model, tmp_path, capsys):
-    recipe = {"model_name_or_path": str(remote_model), "dataset_name": str(tmp_path / "train.jsonl"),
-              "output_dir": str(tmp_path / "run"), "max_steps": 1, "use_cpu": True, "bf16": False,
-              "use_peft": False, "gradient_checkpointing": False, "save_strategy": "no", "report_to": "none"}
+    recipe = {
+        "model_name_or_path": str(remote_model),
+        "dataset_name": str(tmp_path / "train.jsonl"),
+        "output_dir": str(tmp_path / "run"),
+        "max_steps": 1,
+        "use_cpu": True,
+        "bf16": False,
+        "use_peft": False,
+        "gradient_checkpointing": False,
+        "save_strategy": "no",
+        "report_to": "none",
+    }
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in DATASET))
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))

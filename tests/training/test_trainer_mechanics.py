@@ -16,8 +16,11 @@ def _chat(text):
 
 
 ROWS = [
-    {"prompt": _chat("Name a color."), "references": ["red", "green", "blue", "yellow"],
-     "weights": [0.4, 0.3, 0.2, 0.1]},
+    {
+        "prompt": _chat("Name a color."),
+        "references": ["red", "green", "blue", "yellow"],
+        "weights": [0.4, 0.3, 0.2, 0.1],
+    },
     {"prompt": _chat("Pick a number between 1 and 3."), "references": ["1", "2", "3"]},
     {"prompt": _chat("Pick a number between 4 and 5."), "references": ["5"]},
 ]
@@ -29,14 +32,17 @@ def tokenizer():
 
 
 def _config(tmp_path, **overrides):
-    return spectrum_config(tmp_path, **{"per_device_train_batch_size": 3, "max_steps": 1,
-                                        "learning_rate": 1e-3, **overrides})
+    return spectrum_config(
+        tmp_path, **{"per_device_train_batch_size": 3, "max_steps": 1, "learning_rate": 1e-3, **overrides}
+    )
 
 
 def _trainer(tokenizer, tmp_path, rows=ROWS, **overrides):
     model = toy_model(tokenizer)
     return SpectrumTrainer(
-        model, args=_config(tmp_path, **overrides), train_dataset=Dataset.from_list(rows),
+        model,
+        args=_config(tmp_path, **overrides),
+        train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
     )
 
@@ -97,8 +103,9 @@ def test_two_pass_chunks_give_the_single_pass_gradient(tokenizer, tmp_path):
 def test_prefix_sharing_gives_the_naive_loss_and_gradient(tokenizer, tmp_path, chunk):
     results = []
     for sharing in (False, True):
-        trainer = _trainer(tokenizer, tmp_path / f"{sharing}", spectrum_prefix_sharing=sharing,
-                           spectrum_chunk_size=chunk)
+        trainer = _trainer(
+            tokenizer, tmp_path / f"{sharing}", spectrum_prefix_sharing=sharing, spectrum_chunk_size=chunk
+        )
         trainer.model.train()
         batch = _batch(trainer)
         assert ("prefix_ids" in batch) == sharing
@@ -159,8 +166,10 @@ def test_gem_applies_to_trl_rows_by_hand(tokenizer, tmp_path):
     """TRL prompt/completion rows under spectrum_loss_type='gem': the token-mean GEM loss of their labels."""
     from spectrum_tune.training.gem import gem_token_loss
 
-    rows = [{"prompt": _chat(q), "completion": [{"role": "assistant", "content": a}]}
-            for q, a in (("Name a color.", "red"), ("Pick a number between 1 and 3.", "2"))]
+    rows = [
+        {"prompt": _chat(q), "completion": [{"role": "assistant", "content": a}]}
+        for q, a in (("Name a color.", "red"), ("Pick a number between 1 and 3.", "2"))
+    ]
     trainer = _trainer(tokenizer, tmp_path, rows=rows, spectrum_loss_type="gem", gem_beta=0.7)
     batch = _batch(trainer)
     assert "num_refs" not in batch  # TRL's own batch
@@ -176,8 +185,13 @@ def test_gem_applies_to_trl_rows_by_hand(tokenizer, tmp_path):
 def test_mixed_batches_accumulate_like_one_big_batch(tokenizer, tmp_path):
     """Groups and TRL rows split over micro-batches: one shared count gives the big batch's gradient."""
     keys = ("prompt", "references", "weights", "completion")
-    rows = [*ROWS[:2], {"prompt": _chat("Pick a number between 4 and 5."),
-                        "completion": [{"role": "assistant", "content": "4"}]}]
+    rows = [
+        *ROWS[:2],
+        {
+            "prompt": _chat("Pick a number between 4 and 5."),
+            "completion": [{"role": "assistant", "content": "4"}],
+        },
+    ]
     rows = [{key: row.get(key) for key in keys} for row in rows]
     trainer = _trainer(tokenizer, tmp_path / "mixed", rows=rows)
     trainer.model.train()

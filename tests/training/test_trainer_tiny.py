@@ -22,8 +22,16 @@ TARGET = [0.4, 0.3, 0.2, 0.1]
 
 
 def _config(tmp_path, **overrides):
-    return spectrum_config(tmp_path, **{"per_device_train_batch_size": 1, "max_steps": 30,
-                                        "learning_rate": 3e-3, "logging_steps": 1, **overrides})
+    return spectrum_config(
+        tmp_path,
+        **{
+            "per_device_train_batch_size": 1,
+            "max_steps": 30,
+            "learning_rate": 3e-3,
+            "logging_steps": 1,
+            **overrides,
+        },
+    )
 
 
 def _train(model_dir, tmp_path, rows, peft_config=None, model=None, **overrides):
@@ -60,7 +68,8 @@ def _losses(trainer):
 
 def test_spectrum_matches_the_target_better_than_sft(tiny_model_dir, tmp_path):
     spectrum = _train(
-        tiny_model_dir, tmp_path / "spectrum",
+        tiny_model_dir,
+        tmp_path / "spectrum",
         [{"prompt": PROMPT, "references": REFERENCES, "weights": TARGET}],
     )
     losses = _losses(spectrum)
@@ -78,27 +87,36 @@ def test_lora_trains_saves_and_loads(tiny_model_dir, tmp_path):
 
     rows = [{"prompt": PROMPT, "references": REFERENCES, "weights": TARGET}]
     trainer = _train(
-        tiny_model_dir, tmp_path, rows, max_steps=3,
+        tiny_model_dir,
+        tmp_path,
+        rows,
+        max_steps=3,
         peft_config=LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM"),
     )
     trainer.save_model(str(tmp_path / "adapter"))
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
     expected = _distribution(trainer)
-    reloaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                                         tmp_path / "adapter")
+    reloaded = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir), tmp_path / "adapter"
+    )
     assert _distribution(trainer, reloaded) == pytest.approx(expected, abs=1e-5)
 
 
 def test_qlora_4bit_trains_on_cpu(tiny_model_dir, tmp_path):
     from peft import LoraConfig
 
-    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                      bnb_4bit_compute_dtype=torch.float32)
+    quantization = BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32
+    )
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, quantization_config=quantization)
     assert getattr(model, "is_loaded_in_4bit", False)
     rows = [{"prompt": PROMPT, "references": REFERENCES, "weights": TARGET}]
     trainer = _train(
-        tiny_model_dir, tmp_path, rows, model=model, max_steps=4,
+        tiny_model_dir,
+        tmp_path,
+        rows,
+        model=model,
+        max_steps=4,
         peft_config=LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM"),
     )
     losses = _losses(trainer)
@@ -120,12 +138,15 @@ def test_full_fine_tune_saves_and_loads(tiny_model_dir, tmp_path):
 def test_resume_from_checkpoint_reaches_the_same_loss(tiny_model_dir, tmp_path):
     rows = [
         {"prompt": PROMPT, "references": REFERENCES, "weights": TARGET},
-        {"prompt": [{"role": "user", "content": "Pick a number between 1 and 4."}],
-         "references": ["1", "2", "3", "4"]},
+        {
+            "prompt": [{"role": "user", "content": "Pick a number between 1 and 4."}],
+            "references": ["1", "2", "3", "4"],
+        },
         {"prompt": [{"role": "user", "content": "What day comes after Monday?"}], "references": ["Tuesday"]},
     ]
-    common = dict(max_steps=6, per_device_train_batch_size=2, save_strategy="steps", save_steps=3,
-                  learning_rate=1e-3)
+    common = dict(
+        max_steps=6, per_device_train_batch_size=2, save_strategy="steps", save_steps=3, learning_rate=1e-3
+    )
     straight = _train(tiny_model_dir, tmp_path / "straight", rows, **common)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     resumed = SpectrumTrainer(

@@ -114,9 +114,7 @@ def test_chat_template_matches_corpus_format(small_tokenizer):
     ]
     expected = "".join(tiny.render_turn(m["role"], m["content"]) for m in messages)
     assert small_tokenizer.apply_chat_template(messages, tokenize=False) == expected
-    prompt = small_tokenizer.apply_chat_template(
-        messages[:2], tokenize=False, add_generation_prompt=True
-    )
+    prompt = small_tokenizer.apply_chat_template(messages[:2], tokenize=False, add_generation_prompt=True)
     assert prompt == expected[: expected.index("blue")]
 
 

@@ -112,8 +112,9 @@ def questions(
         if max_items is not None and len(found) >= max_items:
             break
     if not found:
-        raise DataError(f"hub:{HUB_ID}", f"no usable {split} rows (question, options and matching "
-                        "selections)")
+        raise DataError(
+            f"hub:{HUB_ID}", f"no usable {split} rows (question, options and matching selections)"
+        )
     return found
 
 

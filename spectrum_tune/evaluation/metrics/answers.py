@@ -16,7 +16,6 @@ from ...text import normalize_answer
 DEFAULT_EPS = 1e-6
 
 
-
 # --------------------------------------------------------------------------------------
 # Answer normalisation and counting
 # --------------------------------------------------------------------------------------
@@ -124,9 +123,7 @@ def valid_mass(logprobs: ArrayLike, valid: ArrayLike | None = None) -> float:
     return float(np.exp(logsumexp(s)))
 
 
-def coverage(
-    samples: Sequence[Any], valid_set: Collection[Any], *, normalize: bool = True
-) -> float:
+def coverage(samples: Sequence[Any], valid_set: Collection[Any], *, normalize: bool = True) -> float:
     """``|unique valid samples| / |valid set|`` (published ``coverage_pct``).
 
     The valid set is deduplicated after normalisation. Raises ``ValueError`` for an

@@ -52,9 +52,8 @@ def self_bleu(texts: Sequence[str], *, tokenize: str = "13a", lowercase: bool = 
 # Embedding diversity
 # --------------------------------------------------------------------------------------
 
-def char_tfidf(
-    ngram_range: tuple[int, int] = (2, 4), dtype: Any = np.float64
-) -> Any:
+
+def char_tfidf(ngram_range: tuple[int, int] = (2, 4), dtype: Any = np.float64) -> Any:
     """scikit-learn's ``TfidfVectorizer(analyzer="char")``: lowercase, whitespace runs squeezed, no
     padding; raw counts times the smooth idf ``ln((1+n)/(1+df)) + 1``, rows L2-normalised."""
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -78,9 +77,7 @@ def with_empty_term(matrix: scipy.sparse.spmatrix, always: bool = True) -> scipy
     return scipy.sparse.hstack([matrix, scipy.sparse.csr_matrix(empty[:, None])], format="csr")
 
 
-def tfidf_char_embeddings(
-    texts: Sequence[str], ngram_range: tuple[int, int] = (2, 4)
-) -> np.ndarray:
+def tfidf_char_embeddings(texts: Sequence[str], ngram_range: tuple[int, int] = (2, 4)) -> np.ndarray:
     """L2-normalised TF-IDF vectors over character n-grams, shape ``(len(texts), vocab)`` (one more
     column when a text has no n-gram).
 
@@ -139,9 +136,7 @@ def _cosine_similarity(embeddings: ArrayLike) -> np.ndarray:
     return x @ x.T
 
 
-def vendi_score(
-    embeddings: ArrayLike | None = None, *, similarity: ArrayLike | None = None
-) -> float:
+def vendi_score(embeddings: ArrayLike | None = None, *, similarity: ArrayLike | None = None) -> float:
     """Vendi score ``exp(H(eig(K / n)))`` (Friedman & Dieng, 2023).
 
     ``K`` is the cosine similarity of the rows of ``embeddings``, or the given
