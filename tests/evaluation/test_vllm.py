@@ -12,7 +12,6 @@ test of homogeneity, not for equality). vLLM's CPU build kills its engine on a s
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -28,6 +27,8 @@ from spectrum_tune.evaluation.score import score_task
 from spectrum_tune.evaluation.served import ServedBackend, ServedOptions
 from spectrum_tune.evaluation.tasks import load_task
 
+from ..launch import free_port
+
 pytestmark = pytest.mark.vllm
 pytest.importorskip("openai")
 REPO = Path(__file__).resolve().parents[2]
@@ -35,17 +36,11 @@ VLLM_PYTHON = Path(os.environ.get("SPECTRUM_VLLM_PYTHON") or REPO / ".vllm-venv"
 START_TIMEOUT = 900  # seconds; measured here: 88 s on a quiet machine, 266 s with 8 jobs on 2 cores
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def vllm_server(tiny_model_dir, tmp_path_factory):
     if not VLLM_PYTHON.exists():
         pytest.skip(f"no vLLM environment at {VLLM_PYTHON} (make vllm-venv)")
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("vllm") / "server.log"
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}
     with log.open("wb") as sink:

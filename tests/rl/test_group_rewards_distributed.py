@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from ..launch import free_port
 from .two_process_rewards import ROWS, G, StandInTrainer, generation_batch, group_rewards
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,12 +37,6 @@ def _alone(reward, rows, size: int = G) -> list[float | None]:
             prompts, texts, columns = generation_batch([row])
             answers += reward(prompts=prompts, completions=texts, num_generations=size, **columns)
     return answers
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_one_process_whole_batch_scores_each_group_on_its_own_columns():
@@ -83,7 +77,7 @@ def test_two_processes_score_whole_groups_like_one_process(tmp_path):
         "--nproc_per_node",
         "2",
         "--master_port",
-        str(_free_port()),
+        str(free_port()),
         "-m",
         "tests.rl.two_process_rewards",
         str(tmp_path),

@@ -19,10 +19,6 @@ check; its completions are sampled differently, so the two runs' numbers are not
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +28,7 @@ import yaml
 from spectrum_tune.cli import main
 from spectrum_tune.rl.rewards import diversity_reward, popularity_reward
 
+from ..launch import accelerate_launch
 from ..toy import save_toy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,30 +136,11 @@ def _check(workdir: Path, name: str, ranks: int) -> None:
 
 def test_grpo_on_two_processes_scores_whole_groups(workdir):
     recipe = _recipe(workdir, "two", per_device=6)  # 6 completions per process, G = 4
-    with socket.socket() as probe:  # a free port: concurrent test runs must not share 29500
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "ACCELERATE_USE_CPU": "true",
-        "SPECTRUM_TEST_RECORD": str(workdir / "two-record"),
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(ROOT / "recipes" / "accelerate" / "cpu-2proc.yaml"),
-        "--main_process_port",
-        str(port),
-        "-m",
-        "spectrum_tune.cli",
-        "grpo",
-        "--config",
-        str(recipe),
-    ]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    done = accelerate_launch(
+        ["-m", "spectrum_tune.cli", "grpo", "--config", str(recipe)],
+        timeout=TIMEOUT,
+        env={"SPECTRUM_TEST_RECORD": str(workdir / "two-record")},
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     _check(workdir, "two", ranks=2)
 

@@ -22,6 +22,7 @@ import yaml
 
 from spectrum_tune.cli import main
 
+from ..launch import DETERMINISTIC
 from ..toy import save_toy
 
 DRIVER = Path(__file__).parents[1] / "training" / "preempt_driver.py"
@@ -52,20 +53,10 @@ def test_dpo_stops_on_sigterm_with_a_checkpoint_and_resumes_to_the_same_losses(t
     recipe = {
         "model_name_or_path": str(tmp_path / "toy"),
         "dataset_name": str(tmp_path / "pairs.jsonl"),
+        **DETERMINISTIC,
         "max_steps": 5,
         "per_device_train_batch_size": 2,
-        "learning_rate": 0.5,
-        "optim": "sgd",
-        "lr_scheduler_type": "constant",
-        "train_sampling_strategy": "sequential",
-        "seed": 0,
-        "use_cpu": True,
-        "bf16": False,
-        "use_peft": False,
-        "gradient_checkpointing": False,
-        "logging_steps": 1,
         "save_steps": 2,
-        "report_to": "none",
         "disable_tqdm": True,
     }
     (tmp_path / "dpo.yaml").write_text(yaml.safe_dump(recipe))

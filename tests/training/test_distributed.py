@@ -29,10 +29,6 @@ loss by up to 5% and the grad norm by up to 49%).
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +37,7 @@ import yaml
 
 from spectrum_tune.cli import main
 
+from ..launch import DETERMINISTIC, accelerate_launch
 from ..toy import save_toy
 
 ROOT = Path(__file__).parents[2]
@@ -97,19 +94,9 @@ def _recipe(workdir: Path, name: str, **extra) -> Path:
         "model_name_or_path": str(workdir / "toy"),
         "dataset_name": str(workdir / "train.jsonl"),
         "output_dir": str(workdir / name),
+        **DETERMINISTIC,
         "max_steps": 4,
-        "learning_rate": 0.5,
-        "optim": "sgd",
-        "lr_scheduler_type": "constant",
-        "train_sampling_strategy": "sequential",
-        "seed": 0,
-        "use_cpu": True,
-        "bf16": False,
-        "use_peft": False,
-        "gradient_checkpointing": False,
-        "logging_steps": 1,
         "save_strategy": "no",
-        "report_to": "none",
         **extra,
     }
     path = workdir / f"{name}.yaml"
@@ -125,27 +112,7 @@ def _trajectory(workdir: Path, name: str) -> np.ndarray:
 
 def _launch_two_processes(workdir: Path, name: str, timeout: int = 300, **extra) -> np.ndarray:
     recipe = _recipe(workdir, name, per_device_train_batch_size=2, **extra)
-    # ACCELERATE_USE_CPU: torchrun does not forward the config's use_cpu (see cpu-2proc.yaml);
-    # OMP_NUM_THREADS=1: two processes on two shared cores must not spin-wait on each other.
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}
-    with socket.socket() as probe:  # a free port: concurrent test runs must not share torchrun's 29500
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(ROOT / "recipes" / "accelerate" / "cpu-2proc.yaml"),
-        "--main_process_port",
-        str(port),
-        "-m",
-        "spectrum_tune.cli",
-        "train",
-        "--config",
-        str(recipe),
-    ]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    done = accelerate_launch(["-m", "spectrum_tune.cli", "train", "--config", str(recipe)], timeout=timeout)
     assert done.returncode == 0, done.stderr[-4000:]
     return _trajectory(workdir, name)
 

@@ -37,10 +37,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +45,7 @@ import yaml
 
 from spectrum_tune.cli import main
 
+from ..launch import DETERMINISTIC, accelerate_launch
 from ..toy import save_toy
 from .cpu_engines import ENGINE_LINE
 
@@ -113,22 +110,13 @@ def _recipe(workdir: Path, name: str, **extra) -> Path:
         "model_name_or_path": str(workdir / "toy"),
         "dataset_name": str(workdir / "mixed.jsonl"),
         "output_dir": str(workdir / name),
+        **DETERMINISTIC,
         "max_steps": 3,
-        "learning_rate": 0.5,
-        "optim": "sgd",
-        "lr_scheduler_type": "constant",
-        "train_sampling_strategy": "sequential",
         "shuffle_dataset": True,
         "seed": SEED,
-        "use_cpu": True,
-        "bf16": False,
-        "use_peft": False,
-        "gradient_checkpointing": False,
         "spectrum_prefix_sharing": False,
         "spectrum_chunk_size": 2,
-        "logging_steps": 1,
         "save_strategy": "no",
-        "report_to": "none",
         "per_device_train_batch_size": 4,
         **extra,
     }
@@ -155,28 +143,12 @@ def launch(workdir: Path, name: str, config: Path, **extra) -> tuple[np.ndarray,
     if deepspeed:  # DeepSpeed's CPU accelerator: not accelerate's CPU mode, gloo for the collectives
         extra = {"use_cpu": False, "ddp_backend": "gloo", **extra}
     recipe = _recipe(workdir, name, **{"per_device_train_batch_size": 2, **extra})
-    # OMP_NUM_THREADS=1: two processes on two shared cores must not spin-wait on each other.
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if not deepspeed:
-        env["ACCELERATE_USE_CPU"] = "true"  # torchrun does not forward use_cpu (see cpu-2proc.yaml)
-    with socket.socket() as probe:  # a free port: concurrent test runs must not share torchrun's 29500
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(config),
-        "--main_process_port",
-        str(port),
-        "-m",
-        "tests.training.cpu_engines",
-        "train",
-        "--config",
-        str(recipe),
-    ]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT)
+    done = accelerate_launch(
+        ["-m", "tests.training.cpu_engines", "train", "--config", str(recipe)],
+        config,
+        timeout=LAUNCH_TIMEOUT,
+        cpu_mode=not deepspeed,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     engine = next((line for line in done.stderr.splitlines() if line.startswith(ENGINE_LINE)), "")
     return _trajectory(workdir, name), engine + "\n" + done.stderr

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ import yaml
 from spectrum_tune.cli import main
 from spectrum_tune.training.preemption import STAGING_PREFIX, checkpoint_problem, resolve_resume
 
+from ..launch import DETERMINISTIC, accelerate_launch
 from ..toy import save_toy
 from .test_distributed import ROWS, _write_rows
 
@@ -50,20 +50,10 @@ def workdir(tmp_path_factory) -> Path:
     recipe = {
         "model_name_or_path": str(path / "toy"),
         "dataset_name": str(path / "train.jsonl"),
+        **DETERMINISTIC,
         "max_steps": STEPS,
         "per_device_train_batch_size": 2,
-        "learning_rate": 0.5,
-        "optim": "sgd",
-        "lr_scheduler_type": "constant",
-        "train_sampling_strategy": "sequential",
-        "seed": 0,
-        "use_cpu": True,
-        "bf16": False,
-        "use_peft": False,
-        "gradient_checkpointing": False,
-        "logging_steps": 1,
         "save_steps": 2,
-        "report_to": "none",
         "disable_tqdm": True,
     }
     (path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
@@ -202,26 +192,9 @@ def test_a_signal_on_one_rank_stops_both_at_the_same_step(workdir, uninterrupted
     """2 processes (gloo): rank 1 alone gets SIGTERM in step 2. Both ranks must stop after step 2 with
     one checkpoint (rank 0 would otherwise wait in the next gradient all-reduce), and resuming it
     in one process with the same global batch continues the uninterrupted run."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "ACCELERATE_USE_CPU": "true",
-        "PREEMPT_AT": "step:2",
-        "PREEMPT_SELF": "1",
-        "PREEMPT_RANK": "1",
-    }
+    env = {"PREEMPT_AT": "step:2", "PREEMPT_SELF": "1", "PREEMPT_RANK": "1"}
     run_dir = workdir / "two-ranks"
     command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(ROOT / "recipes" / "accelerate" / "cpu-2proc.yaml"),
-        "--main_process_port",
-        str(port),
         str(DRIVER),
         "train",
         "--config",
@@ -231,7 +204,7 @@ def test_a_signal_on_one_rank_stops_both_at_the_same_step(workdir, uninterrupted
         "--per_device_train_batch_size",
         "1",
     ]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=2 * TIMEOUT)
+    done = accelerate_launch(command, timeout=2 * TIMEOUT, env=env)
     assert done.returncode != 0  # the launcher reports its ranks' exit status 143
     # rank 0 says it, once
     assert done.stderr.count("stopped by SIGTERM after step 2 of 6") == 1, done.stderr[-4000:]
