@@ -21,7 +21,6 @@ import copy
 import json
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,59 +35,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
-    from trl import GRPOTrainer
-
-    from benchmarks.common import bench_model
-    from spectrum_tune.rl.config import GRPOConfig
+    from benchmarks.common import ReplayedGRPOSteps, bench_model
     from spectrum_tune.rl.data import load_prompt_rows
     from spectrum_tune.rl.rewards import diversity_reward, validity_reward
 
     model, tokenizer = bench_model(None, args.threads)
     dataset = load_prompt_rows(str(REPO / "data" / "tiny" / "train-multiref.jsonl"))
-    batch = args.prompts * args.generations
-    with tempfile.TemporaryDirectory() as output_dir:
-        config = GRPOConfig(
-            output_dir=output_dir,
-            per_device_train_batch_size=batch,
-            num_generations=args.generations,
-            max_completion_length=8,
-            max_steps=1,
-            report_to="none",
-            disable_tqdm=True,
-            seed=0,
-        )
-        trainer = GRPOTrainer(
-            model=model,
-            reward_funcs=[validity_reward],
-            args=config,
-            train_dataset=dataset,
-            processing_class=tokenizer,
-        )
+    steps = ReplayedGRPOSteps(model, tokenizer, dataset, validity_reward, args.prompts, args.generations)
+    batch, inputs, kept = steps.batch, steps.inputs, steps.kept
     arms = {"quality": validity_reward, "diversity": diversity_reward(quality=validity_reward)}
-    inputs = [dict(dataset[i]) for i in range(args.prompts) for _ in range(args.generations)]
-
-    generate, kept = trainer._generate, {}
-
-    def replay(prompts):  # the first rollouts, for every step of both arms
-        if "rollouts" not in kept:
-            started = time.perf_counter()
-            kept["rollouts"] = generate(prompts)
-            kept["seconds"] = time.perf_counter() - started
-        return copy.deepcopy(kept["rollouts"])
-
-    trainer._generate = replay
-    trainer.current_gradient_accumulation_steps = 1  # set by train(); these steps run outside it
-    trainer.model.train()
 
     def step(arm: str) -> float:
-        trainer.reward_funcs, trainer.reward_func_names = [arms[arm]], [arm]
-        started = time.perf_counter()
-        prepared = trainer._generate_and_score_completions(inputs)
-        loss = trainer.compute_loss(trainer.model, prepared)
-        loss.backward()
-        elapsed = time.perf_counter() - started
-        trainer.model.zero_grad(set_to_none=True)
-        return elapsed
+        return steps.step(arm, arms[arm])
 
     def reward_only(arm: str) -> float:
         prompts = [row["prompt"] for row in inputs]

@@ -16,12 +16,9 @@ gradient: the policy with the thought, the EMA baseline without it).
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import platform
 import statistics
-import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,59 +38,20 @@ def main() -> None:
     args = parser.parse_args()
 
     from datasets import Dataset
-    from trl import GRPOTrainer
 
-    from benchmarks.common import bench_model
-    from spectrum_tune.rl.config import GRPOConfig
+    from benchmarks.common import ReplayedGRPOSteps, bench_model
     from spectrum_tune.rl.information_gain import InformationGainReward, text_rows
 
     model, tokenizer = bench_model(None, args.threads)
     dataset = Dataset.from_list(text_rows(REPO / "data" / "tiny" / "rlp-text.txt", 12, 4))
-    batch = args.prompts * args.generations
-    with tempfile.TemporaryDirectory() as output_dir:
-        config = GRPOConfig(
-            output_dir=output_dir,
-            per_device_train_batch_size=batch,
-            num_generations=args.generations,
-            max_completion_length=8,
-            max_steps=1,
-            report_to="none",
-            disable_tqdm=True,
-            seed=0,
-        )
-        trainer = GRPOTrainer(
-            model=model,
-            reward_funcs=[length_reward],
-            args=config,
-            train_dataset=dataset,
-            processing_class=tokenizer,
-        )
-    rlp = InformationGainReward(trainer.model, tokenizer, baseline="ema", ema_decay=0.999)
+    steps = ReplayedGRPOSteps(model, tokenizer, dataset, length_reward, args.prompts, args.generations)
+    batch = steps.batch
+    rlp = InformationGainReward(steps.trainer.model, tokenizer, baseline="ema", ema_decay=0.999)
     arms = {"length": length_reward, "information_gain": rlp}
-    inputs = [dict(dataset[i]) for i in range(args.prompts) for _ in range(args.generations)]
-
-    generate, kept = trainer._generate, {}
-
-    def replay(prompts):  # the first rollouts, for every step of both arms
-        if "rollouts" not in kept:
-            kept["rollouts"] = generate(prompts)
-        return copy.deepcopy(kept["rollouts"])
-
-    trainer._generate = replay
-    trainer.current_gradient_accumulation_steps = 1  # set by train(); these steps run outside it
-    trainer.model.train()
 
     def step(arm: str) -> float:
-        trainer.reward_funcs, trainer.reward_func_names = [arms[arm]], [arm]
-        started = time.perf_counter()
-        prepared = trainer._generate_and_score_completions(inputs)
-        loss = trainer.compute_loss(trainer.model, prepared)
-        loss.backward()
-        if arm == "information_gain":
-            rlp.update_baseline()  # what the callback does after each optimizer step
-        elapsed = time.perf_counter() - started
-        trainer.model.zero_grad(set_to_none=True)
-        return elapsed
+        # the EMA update is what the callback does after each optimizer step: part of the cost
+        return steps.step(arm, arms[arm], rlp.update_baseline if arm == "information_gain" else None)
 
     for arm in arms:  # warm-up (and the one real generation)
         step(arm)

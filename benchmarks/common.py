@@ -137,3 +137,66 @@ def peak_tensor_mib(step: Callable[[], object]) -> float:
         level += event.self_cpu_memory_usage
         peak = max(peak, level)
     return peak / 2**20
+
+
+class ReplayedGRPOSteps:
+    """A ``trl.GRPOTrainer`` whose first rollouts are replayed for every step, so that timed arms
+    differ only in their reward functions (generation, the dominant and noisiest cost, runs once).
+
+    ``step(name, reward)`` scores the replayed rollouts with ``reward`` and runs the GRPO loss and
+    its backward, returning the seconds; ``after`` runs inside the timed span (an EMA update, say).
+    """
+
+    def __init__(self, model, tokenizer, dataset, reward, prompts: int, generations: int):
+        import copy
+        import tempfile
+
+        from trl import GRPOTrainer
+
+        from spectrum_tune.rl.config import GRPOConfig
+
+        self.batch = prompts * generations
+        with tempfile.TemporaryDirectory() as output_dir:
+            config = GRPOConfig(
+                output_dir=output_dir,
+                per_device_train_batch_size=self.batch,
+                num_generations=generations,
+                max_completion_length=8,
+                max_steps=1,
+                report_to="none",
+                disable_tqdm=True,
+                seed=0,
+            )
+            self.trainer = GRPOTrainer(
+                model=model,
+                reward_funcs=[reward],
+                args=config,
+                train_dataset=dataset,
+                processing_class=tokenizer,
+            )
+        self.inputs = [dict(dataset[i]) for i in range(prompts) for _ in range(generations)]
+        generate, self.kept = self.trainer._generate, {}
+
+        def replay(prompt_batch):
+            if "rollouts" not in self.kept:
+                started = time.perf_counter()
+                self.kept["rollouts"] = generate(prompt_batch)
+                self.kept["seconds"] = time.perf_counter() - started
+            return copy.deepcopy(self.kept["rollouts"])
+
+        self.trainer._generate = replay
+        self.trainer.current_gradient_accumulation_steps = 1  # set by train(); these steps run outside it
+        self.trainer.model.train()
+
+    def step(self, name: str, reward, after: Callable[[], object] | None = None) -> float:
+        trainer = self.trainer
+        trainer.reward_funcs, trainer.reward_func_names = [reward], [name]
+        started = time.perf_counter()
+        prepared = trainer._generate_and_score_completions(self.inputs)
+        loss = trainer.compute_loss(trainer.model, prepared)
+        loss.backward()
+        if after is not None:
+            after()
+        elapsed = time.perf_counter() - started
+        trainer.model.zero_grad(set_to_none=True)
+        return elapsed
