@@ -41,6 +41,7 @@ __all__ = [
     "OfflineModel",
     "alias_license",
     "clear_gguf_marker",
+    "default_device",
     "fetch_model",
     "hub_id_of",
     "load_for_trainer",
@@ -289,6 +290,16 @@ def load_tokenizer(name_or_path: str, gguf_file: str | None = None, **kwargs: An
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def default_device(device: str | None = None) -> str:
+    """``device`` as given; ``None`` or ``"auto"``: CUDA where a GPU is visible, else CPU (the device
+    the toolkit's side models, judges and teachers, run on)."""
+    if device not in (None, "auto"):
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_model(

@@ -19,20 +19,14 @@ from scipy.special import logsumexp
 from ..evaluation.extract import append_instruction
 from ..evaluation.sample import generate_samples
 from ..evaluation.score import group_logprobs
-from ..models import load_model, load_tokenizer
+from ..models import default_device, load_model, load_tokenizer
 from ..training.tokenize import tokenize_group
 from .config import TeacherSpec
 
-__all__ = ["Teacher", "resolve_device"]
+__all__ = ["Teacher"]
 
 _YES = ("yes", "Yes")
 _NO = ("no", "No")
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
 
 
 class Teacher:
@@ -60,7 +54,7 @@ class Teacher:
     def _load(self) -> tuple[Any, Any]:
         if self._model is None:
             model = load_model(self.spec.model, adapter=self.spec.adapter, gguf_file=self.spec.gguf)
-            self._model = model.to(resolve_device(self.device)).eval()
+            self._model = model.to(default_device(self.device)).eval()
         return self._model, self._tokenizer_only()
 
     def close(self) -> None:

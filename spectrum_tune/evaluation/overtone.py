@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SpectrumError
+from ..models import default_device
 from ..training.data import DataError
 
 __all__ = [
@@ -158,7 +159,6 @@ class EntailmentJudge:
         max_length: int = 512,
         device: str | None = None,
     ):
-        import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         self.name = model if isinstance(model, str) else type(model).__name__
@@ -176,7 +176,7 @@ class EntailmentJudge:
                 f"judge model '{self.name}' has no single 'entailment' label (id2label: {labels})"
             )
         self.entailment_index = entail[0]
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = default_device(device)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.threshold = threshold

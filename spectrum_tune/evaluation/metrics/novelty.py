@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from ...models import default_device
+
 __all__ = [
     "DEFAULT_CLASSIFIER",
     "DEFAULT_CLASSIFIER_TOKENIZER",
@@ -74,7 +76,6 @@ class PairClassifier:
     """
 
     def __init__(self, model: Any = DEFAULT_CLASSIFIER, tokenizer: Any = None, device: str | None = None):
-        import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         if isinstance(model, str):
@@ -85,7 +86,7 @@ class PairClassifier:
                 tokenizer = AutoTokenizer.from_pretrained(source)
             except (OSError, ValueError, TypeError):
                 tokenizer = AutoTokenizer.from_pretrained(DEFAULT_CLASSIFIER_TOKENIZER)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = default_device(device)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
 
@@ -185,14 +186,13 @@ class RewardModel:
     """A sequence-classification reward model (one logit) rating (prompt, response) chats 1..10."""
 
     def __init__(self, model: Any = DEFAULT_REWARD_MODEL, tokenizer: Any = None, device: str | None = None):
-        import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         if isinstance(model, str):
             model = AutoModelForSequenceClassification.from_pretrained(model, num_labels=1)
         if tokenizer is None or isinstance(tokenizer, str):
             tokenizer = AutoTokenizer.from_pretrained(tokenizer or model.name_or_path)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = default_device(device)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
 
