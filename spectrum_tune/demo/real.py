@@ -32,7 +32,15 @@ import numpy as np
 from ..errors import SpectrumError
 from ..training.train import SUMMARY_FILE
 
-__all__ = ["REAL_SETS", "SWEEP", "RealSet", "check_real_effects", "epoch_means", "run_real"]
+__all__ = [
+    "REAL_SETS",
+    "SWEEP",
+    "RealSet",
+    "check_real_effects",
+    "epoch_means",
+    "extracted_metrics",
+    "run_real",
+]
 
 
 @dataclass(frozen=True)
@@ -114,7 +122,7 @@ def plot_kl(curves: dict[str, list[tuple[int, float]]], path: Path, title: str) 
     return save_figure(figure, path)
 
 
-def _extracted(results: dict[str, Any]) -> dict[str, float]:
+def extracted_metrics(results: dict[str, Any]) -> dict[str, float]:
     """Held-out sample metrics read with answer extraction (the fair reading of verbose answers)."""
     from .report import OPEN_KINDS, _metric, _tasks
 
@@ -355,7 +363,7 @@ def run_real(options: Any) -> dict[str, Any]:
         "sweep": [list(setting) for setting in SWEEP],
     }
     extracted = {
-        arm: _mean_over_seeds([_extracted(load_results(path / "eval")) for path in paths.values()])
+        arm: _mean_over_seeds([extracted_metrics(load_results(path / "eval")) for path in paths.values()])
         for arm, paths in runs.items()
     }
 
