@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from spectrum_tune.demo.jobs import evaluate_arm, run_jobs, train_arm, worker_pool
-from spectrum_tune.demo.real import extracted_metrics
-from spectrum_tune.demo.report import _mean, write_demo_report
+from spectrum_tune.demo.real import extracted_means, extracted_table
+from spectrum_tune.demo.report import write_demo_report
 from spectrum_tune.evaluation.render import fmt, markdown_table
-from spectrum_tune.evaluation.report import load_results
 from spectrum_tune.io import write_json_atomic, write_text_atomic
 from spectrum_tune.models import fetch_model
 from spectrum_tune.training.train import SUMMARY_FILE
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
 TASKS = [str(ROOT / "eval" / "real" / "chat")]
 BUILD_KEYS = ("prompts", "rows", "references_mean", "entropy_bits_mean", "seconds_per_100_prompts")
+KNOWN_SET_KEYS = ("references_valid", "mass_valid", "samples_valid")  # summary.json: known_valid_set
 
 
 def _arg_pairs(pairs: list[str]) -> dict[str, Path]:
@@ -50,9 +50,7 @@ def _build_summary(folder: Path) -> dict[str, Any]:
     known = summary.get("known_valid_set") or {}
     return {
         **{key: summary.get(key) for key in BUILD_KEYS},
-        "references_valid": known.get("references_valid"),
-        "mass_valid": known.get("mass_valid"),
-        "samples_valid": known.get("samples_valid"),
+        **{key: known.get(key) for key in KNOWN_SET_KEYS},
     }
 
 
@@ -150,13 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         "total": round(time.perf_counter() - started, 1),
     }
     builds = {name: _build_summary(folder) for name, folder in built.items()}
-    extracted = {
-        arm: {
-            key: _mean([extracted_metrics(load_results(path / "eval"))[key] for path in paths.values()])
-            for key in ("coverage_extracted", "validity_extracted", "accuracy_extracted")
-        }
-        for arm, paths in runs.items()
-    }
+    extracted = extracted_means(runs)
     settings = {
         "seeds": len(seeds),
         "steps": None,
@@ -181,15 +173,12 @@ def main(argv: list[str] | None = None) -> None:
         settings=settings,
         check=lambda means: judge_targets({a: {**means[a], **extracted[a]} for a in means}, builds),
     )
-    keys = ("coverage_extracted", "validity_extracted", "accuracy_extracted")
-    section = markdown_table(
-        ["arm", *keys], [[arm, *(fmt(values[key]) for key in keys)] for arm, values in extracted.items()]
-    )
-    build_keys = [*BUILD_KEYS, "references_valid", "mass_valid", "samples_valid"]
+    build_keys = [*BUILD_KEYS, *KNOWN_SET_KEYS]
     build_table = markdown_table(
         ["build", *build_keys], [[name, *(fmt(b[key]) for key in build_keys)] for name, b in builds.items()]
     )
     report = (out / "report.md").read_text()
+    section = extracted_table(extracted)
     report += f"\n## Held-out metrics read with extraction (mean over seeds)\n\n{section}\n"
     report += f"\n## The builds (known valid sets of the training prompts)\n\n{build_table}\n"
     write_text_atomic(out / "report.md", report)

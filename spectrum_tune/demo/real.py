@@ -38,7 +38,8 @@ __all__ = [
     "RealSet",
     "check_real_effects",
     "epoch_means",
-    "extracted_metrics",
+    "extracted_means",
+    "extracted_table",
     "run_real",
 ]
 
@@ -122,7 +123,7 @@ def plot_kl(curves: dict[str, list[tuple[int, float]]], path: Path, title: str) 
     return save_figure(figure, path)
 
 
-def extracted_metrics(results: dict[str, Any]) -> dict[str, float]:
+def _extracted(results: dict[str, Any]) -> dict[str, float]:
     """Held-out sample metrics read with answer extraction (the fair reading of verbose answers)."""
     from .report import OPEN_KINDS, _metric, _tasks
 
@@ -180,11 +181,7 @@ def _section(payload: dict[str, Any], kl_plot: Path, out: Path) -> str:
         ]
         for name, s in sweep.items()
     ]
-    keys = ("coverage_extracted", "validity_extracted", "accuracy_extracted")
-    extracted = markdown_table(
-        ["arm", *(key.replace("_", " (") + ")" for key in keys)],
-        [[arm, *(fmt(m[key]) for key in keys)] for arm, m in payload["extracted"].items()],
-    )
+    extracted = extracted_table(payload["extracted"])
     epochs = max(len(means) for means in payload["kl_epochs"].values())
     kl_rows = [
         [name, *(fmt(v) for v in means), fmt(means[-1] / means[-2]) if len(means) > 1 else "–"]
@@ -216,15 +213,31 @@ def _done(path: Path, marker: str) -> bool:
     return (path / marker).is_file()
 
 
-def _mean_over_seeds(per_seed: list[dict[str, float]]) -> dict[str, float]:
+def extracted_means(runs: dict[str, dict[int, Path]]) -> dict[str, dict[str, float]]:
+    """Per arm, the extracted held-out metrics averaged over its seeds' ``eval/results.json``."""
+    from ..evaluation.report import load_results
     from .report import _mean
 
-    return {key: _mean([values[key] for values in per_seed]) for key in per_seed[0]}
+    means = {}
+    for arm, paths in runs.items():
+        per_seed = [_extracted(load_results(path / "eval")) for path in paths.values()]
+        means[arm] = {key: _mean([values[key] for values in per_seed]) for key in per_seed[0]}
+    return means
+
+
+def extracted_table(extracted: dict[str, dict[str, float]]) -> str:
+    """The markdown table of :func:`extracted_means`."""
+    from ..evaluation.render import fmt, markdown_table
+
+    keys = ("coverage_extracted", "validity_extracted", "accuracy_extracted")
+    return markdown_table(
+        ["arm", *(key.replace("_", " (") + ")" for key in keys)],
+        [[arm, *(fmt(m[key]) for key in keys)] for arm, m in extracted.items()],
+    )
 
 
 def run_real(options: Any) -> dict[str, Any]:
     """Train, sweep on the tuned split, evaluate once per seed on held-out tasks, write the report."""
-    from ..evaluation.report import load_results
     from ..io import write_json_atomic, write_text_atomic
     from ..models import fetch_model
     from .jobs import evaluate_arm, run_jobs, train_arm, worker_pool
@@ -362,10 +375,7 @@ def run_real(options: Any) -> dict[str, Any]:
         "gguf_file": gguf_file,
         "sweep": [list(setting) for setting in SWEEP],
     }
-    extracted = {
-        arm: _mean_over_seeds([extracted_metrics(load_results(path / "eval")) for path in paths.values()])
-        for arm, paths in runs.items()
-    }
+    extracted = extracted_means(runs)
 
     def check(means: dict[str, dict[str, float]]) -> list[dict]:
         return check_real_effects({arm: {**means[arm], **extracted[arm]} for arm in means}, sweep)
